@@ -1,0 +1,1 @@
+"""Development helpers: throwaway PostgreSQL clusters and the demo runner."""
