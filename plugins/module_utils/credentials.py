@@ -1,0 +1,105 @@
+"""Locating and reading the admin DSN file named by a request or the settings."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Forbidden, Unauthorized
+from .models import SECRET_REFERENCE, Credentials, Settings
+from .redaction import Redactor
+
+ADMIN_DSN_ENVIRONMENT = "BUS_POSTGRES_ADMIN_DSN_FILE"
+
+
+@dataclass(frozen=True)
+class AdminDsn:
+    """The admin connection string and the file it came from."""
+
+    path: str
+    dsn: str
+
+
+def _is_within(path: Path, directories: list[str]) -> bool:
+    for directory in directories:
+        root = Path(directory).resolve()
+        if path == root or root in path.parents:
+            return True
+    return False
+
+
+def locate_admin_dsn_file(
+    credentials: Credentials | None, settings: Settings
+) -> tuple[str, bool]:
+    """Return the admin DSN file path and whether the request supplied it.
+
+    Raises Unauthorized when no source is configured and Forbidden when a
+    request-supplied path lies outside the allowed credential directories.
+    """
+    if credentials is not None and credentials.admin_dsn_file is not None:
+        path, from_request = credentials.admin_dsn_file, True
+    elif credentials is not None and credentials.admin_dsn_secret is not None:
+        match = SECRET_REFERENCE.match(credentials.admin_dsn_secret)
+        assert match is not None  # the model validated the reference
+        path, from_request = os.path.join(settings.secrets_dir, match.group(1)), False
+    elif settings.admin_dsn_file:
+        path, from_request = settings.admin_dsn_file, False
+    else:
+        raise Unauthorized(
+            "Missing admin DSN: give credentials.admin_dsn_file or "
+            f"admin_dsn_secret, or set {ADMIN_DSN_ENVIRONMENT}"
+        )
+
+    if from_request and settings.allowed_credential_dirs is not None:
+        resolved = Path(path).resolve()
+        if not _is_within(resolved, settings.allowed_credential_dirs):
+            raise Forbidden(
+                f"Invalid credentials.admin_dsn_file {path!r}: it is outside the "
+                "directories this worker accepts credential files from"
+            )
+    return path, from_request
+
+
+def read_admin_dsn(
+    credentials: Credentials | None, settings: Settings, redactor: Redactor
+) -> AdminDsn:
+    """Read the admin DSN, enforcing a regular file with no group or other bits.
+
+    Raises Unauthorized for a missing, unreadable, empty or too open file, and
+    Forbidden for a path outside the allowed directories.
+    """
+    path, _ = locate_admin_dsn_file(credentials, settings)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise Unauthorized(f"Admin DSN file {path} not found") from None
+    except OSError as error:
+        raise Unauthorized(
+            f"Failed to read admin DSN file {path}: {error.strerror}"
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise Unauthorized(f"Admin DSN file {path} is not a regular file")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise Unauthorized(
+            f"Admin DSN file {path} has mode {mode:04o}; it must not be readable "
+            f"by group or others (run: chmod 600 {path})"
+        )
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not valid UTF-8 text"
+        raise Unauthorized(f"Failed to read admin DSN file {path}: {reason}") from None
+
+    dsn = content.strip()
+    redactor.add(dsn)
+    if not dsn:
+        raise Unauthorized(f"Admin DSN file {path} is empty")
+    if "\n" in dsn:
+        raise Unauthorized(
+            f"Admin DSN file {path} must contain exactly one connection string"
+        )
+    return AdminDsn(path=path, dsn=dsn)

@@ -1,0 +1,139 @@
+"""Entry point shared by the Ansible modules, the operator CLI and the event shim."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .changes import Change
+from .errors import BadRequest, DatabaseError, Forbidden, VerifyFailed
+from .models import OPERATIONS, Settings, parse_request
+from .redaction import Redactor
+from .registry import get_provider
+
+
+def _base_response(payload: Any) -> dict[str, Any]:
+    """Start a response from whatever identifying fields the payload has."""
+    source = payload if isinstance(payload, dict) else {}
+    response: dict[str, Any] = {
+        "ok": False,
+        "deployment_id": source.get("deployment_id")
+        if isinstance(source.get("deployment_id"), str)
+        else None,
+        "provider": source.get("provider")
+        if isinstance(source.get("provider"), str)
+        else None,
+        "actions": [],
+        "diagnostics": [],
+    }
+    correlation_id = source.get("correlation_id")
+    if isinstance(correlation_id, str):
+        response["correlation_id"] = correlation_id
+    return response
+
+
+def _check_policy(operation: str, request: Any, settings: Settings) -> None:
+    served = settings.served_deployments
+    if served is not None and request.deployment_id not in served:
+        raise Forbidden(
+            f"Invalid deployment_id {request.deployment_id!r}: this worker does not "
+            "serve that deployment"
+        )
+    real_apply = operation == "apply" and not request.dry_run
+    if real_apply and not settings.allow_real_apply:
+        raise Forbidden(
+            "Failed to apply: real applies are disabled on this worker; send "
+            "dry_run: true or enable real applies in its configuration"
+        )
+
+
+def _apply_defaults(operation: str, request: Any, settings: Settings) -> Any:
+    """Fill in the configured service roles when a plan lists databases only."""
+    needs_roles = operation in ("plan", "apply") and request.databases
+    if not needs_roles or request.roles or not settings.default_roles:
+        return request
+    payload = request.model_dump(exclude_none=True)
+    payload["roles"] = list(settings.default_roles)
+    return parse_request(operation, payload)
+
+
+def _plan_summary(changes: list[Change], executed: bool) -> list[str]:
+    if not changes:
+        return ["no changes: the server already matches the request"]
+    verb = "applied" if executed else "planned"
+    return [f"{len(changes)} change(s) {verb}"]
+
+
+def handle(
+    operation: str,
+    payload: Any,
+    settings: Settings | None = None,
+    *,
+    force_dry_run: bool = False,
+) -> dict[str, Any]:
+    """Validate and carry out one request; return the response payload.
+
+    Never raises for request, policy or server problems: those become a
+    response with ``ok: false``, an ``error_class`` and diagnostics. Every
+    string in the response is passed through the request's redactor.
+    ``force_dry_run`` turns an apply into a dry run (Ansible check mode).
+    """
+    settings = settings or Settings()
+    redactor = Redactor()
+    response = _base_response(payload)
+    started = time.monotonic()
+
+    try:
+        if operation not in OPERATIONS:
+            raise BadRequest(
+                f"Invalid operation {operation!r}: expected one of "
+                + ", ".join(OPERATIONS)
+            )
+        request = parse_request(operation, payload)
+        request = _apply_defaults(operation, request, settings)
+        _check_policy(operation, request, settings)
+        provider = get_provider(request.provider)
+        response["actions"].append("discover-provider")
+
+        if operation in ("plan", "apply"):
+            execute = operation == "apply" and not request.dry_run and not force_dry_run
+            response["dry_run"] = not execute
+            result = provider.plan(request, settings, redactor, execute=execute)
+            changes: list[Change] = result["changes"]
+            response["actions"].append("compute-database-plan")
+            response["actions"].extend(change.label for change in changes)
+            if execute:
+                response["actions"].append("apply-database-plan")
+            response["changes"] = [change.to_dict() for change in changes]
+            response["changed"] = bool(changes) and execute
+            response["resources"] = result["resources"]
+            response["diagnostics"].extend(result["diagnostics"])
+            response["diagnostics"].extend(_plan_summary(changes, execute))
+        elif operation == "status":
+            result = provider.status(request, settings, redactor)
+            response["actions"].append("read-database-status")
+            response.update(result)
+        else:
+            checks = provider.verify(request, settings, redactor)
+            response["actions"].extend(f"verify-{check['name']}" for check in checks)
+            response["checks"] = checks
+            failed = [check["name"] for check in checks if not check["ok"]]
+            if failed:
+                raise VerifyFailed(
+                    "Verification failed: " + ", ".join(failed),
+                    [check["diagnostic"] for check in checks if not check["ok"]],
+                )
+        response["ok"] = True
+    except DatabaseError as error:
+        response["ok"] = False
+        response["error_class"] = error.error_class
+        response["diagnostics"].extend(error.all_diagnostics())
+    except Exception as error:
+        response["ok"] = False
+        response["error_class"] = "provider_error"
+        response["diagnostics"].append(
+            f"Failed to {operation}: unexpected {type(error).__name__}: {error}"
+        )
+
+    response["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+    return redactor.scrub(response)
