@@ -1,0 +1,1 @@
+"""Benchmark harness for the busdk.database collection (run ``benchmarks/run.py``)."""
