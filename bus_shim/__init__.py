@@ -1,0 +1,1 @@
+"""Event shim that serves bus.database.* requests from the Bus Events API."""
