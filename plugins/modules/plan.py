@@ -132,6 +132,7 @@ duration_ms:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.busdk.database.plugins.module_utils.ansible_adapter import (
     DESIRED_STATE_SPEC,
     MUTUALLY_EXCLUSIVE,

@@ -140,6 +140,7 @@ error_class:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.busdk.database.plugins.module_utils.ansible_adapter import (
     MUTUALLY_EXCLUSIVE,
     argument_spec,
