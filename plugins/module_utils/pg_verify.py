@@ -29,6 +29,18 @@ SELECT line_number, type, address, netmask, auth_method, error
   FROM pg_hba_file_rules ORDER BY line_number
 """
 WILDCARDS = ("*", "0.0.0.0", "::")
+# RFC 1918, RFC 4193 and link-local ranges.
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
 LOOPBACK_NAMES = ("localhost",)
 
 
@@ -93,7 +105,12 @@ def check_connectivity(
 
 
 def _is_private(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return (address.is_private or address.is_link_local) and not address.is_loopback
+    # ipaddress's is_private also covers documentation and reserved ranges, so
+    # the private ranges are listed explicitly.
+    return any(
+        address.version == network.version and address in network
+        for network in PRIVATE_NETWORKS
+    )
 
 
 def _address_allowed(entry: str, policy: ListenerPolicy) -> tuple[bool, bool]:

@@ -1,0 +1,28 @@
+"""Masking of secrets in responses."""
+
+from __future__ import annotations
+
+from busdk_database.redaction import MASK, Redactor
+
+
+def test_known_secret_masked_everywhere() -> None:
+    redactor = Redactor()
+    redactor.add("s3cr3t/+pw")
+    scrubbed = redactor.scrub(
+        {"a": ["x s3cr3t/+pw y", {"b": "s3cr3t%2F%2Bpw"}], "n": 1, "t": True}
+    )
+    assert scrubbed == {"a": [f"x {MASK} y", {"b": MASK}], "n": 1, "t": True}
+
+
+def test_url_and_keyword_passwords_masked() -> None:
+    redactor = Redactor()
+    text = redactor.text("postgresql://admin:hunter22@db:5432/x and password=abc123 x")
+    assert "hunter22" not in text
+    assert "abc123" not in text
+    assert "postgresql://admin:" in text
+
+
+def test_short_values_not_registered() -> None:
+    redactor = Redactor()
+    redactor.add("ab")
+    assert redactor.text("abc") == "abc"
