@@ -1,0 +1,199 @@
+"""Configuration of the event worker: Events API address, token, retries and state."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from busdk_database.models import Settings
+
+from .config import (
+    ConfigError,
+    Environment,
+    database_settings,
+    file_mode_warning,
+    parse_bool,
+    parse_int,
+    parse_seconds,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_GROUP = "bus-integration-database"
+DEFAULT_STATE_DIR = ".bus-shim-state"
+DEFAULT_RETRY_MIN_SECONDS = 1.0
+DEFAULT_RETRY_MAX_SECONDS = 30.0
+# Requests are a few kilobytes, so a line above this size is skipped unread.
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+DEFAULT_STATE_MAX_ENTRIES = 1000
+EVENTS_API_SUFFIX = "/api/v1/events"
+# Group and consumer names the Events API accepts in the stream query.
+STREAM_LABEL = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+
+def events_root_url(value: str, key: str = "BUS_EVENTS_API_BASE_URL") -> str:
+    """Return the service root of an Events API URL, keeping any path prefix.
+
+    Both ``https://host/prefix`` and ``https://host/prefix/api/v1/events`` give
+    ``https://host/prefix``. Raises ConfigError for anything but http(s) URLs.
+    """
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"Invalid {key} {value!r}: expected an http:// or https:// URL such as "
+            "http://127.0.0.1:8081"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"Invalid {key} {value!r}: remove the query or fragment")
+    path = parts.path.rstrip("/")
+    if path.endswith(EVENTS_API_SUFFIX):
+        path = path[: -len(EVENTS_API_SUFFIX)]
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def describe_url(url: str) -> str:
+    """Return ``url`` without any user name or password, for logs and reports."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@dataclass(frozen=True)
+class TokenSource:
+    """Source of the Events API token: the environment or a file.
+
+    A token file is read again on every use so that a rotated token is picked
+    up without a restart.
+    """
+
+    value: str | None = None
+    path: Path | None = None
+
+    def read(self) -> str:
+        """Return the current token, or raise ConfigError when it cannot be read."""
+        if self.path is None:
+            assert self.value is not None
+            return self.value
+        try:
+            token = self.path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(
+                f"Failed to read BUS_EVENTS_TOKEN_FILE {self.path}: {error}"
+            ) from None
+        if not token:
+            raise ConfigError(f"Invalid BUS_EVENTS_TOKEN_FILE {self.path}: it is empty")
+        return token
+
+
+def token_source(env: Environment) -> TokenSource:
+    """Return the configured token source, or raise ConfigError when none is set."""
+    value = env.get("BUS_EVENTS_TOKEN")
+    if value is not None:
+        return TokenSource(value=value)
+    path = env.get("BUS_EVENTS_TOKEN_FILE")
+    if path is None:
+        raise ConfigError(
+            "Missing Events API token: set BUS_EVENTS_TOKEN or BUS_EVENTS_TOKEN_FILE"
+        )
+    source = TokenSource(path=Path(path))
+    source.read()
+    warning = file_mode_warning(Path(path), "Token file")
+    if warning:
+        logger.warning("%s", warning)
+    return source
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Reconnect behaviour of the stream listeners, in seconds."""
+
+    enabled: bool = True
+    min_seconds: float = DEFAULT_RETRY_MIN_SECONDS
+    max_seconds: float = DEFAULT_RETRY_MAX_SECONDS
+
+
+def retry_policy(env: Environment) -> RetryPolicy:
+    """Return the listener retry settings, or raise ConfigError if inconsistent."""
+    policy = RetryPolicy(
+        enabled=parse_bool(env, "BUS_EVENTS_LISTENER_RETRY", True),
+        min_seconds=parse_seconds(
+            env, "BUS_EVENTS_LISTENER_RETRY_MIN", DEFAULT_RETRY_MIN_SECONDS
+        ),
+        max_seconds=parse_seconds(
+            env, "BUS_EVENTS_LISTENER_RETRY_MAX", DEFAULT_RETRY_MAX_SECONDS
+        ),
+    )
+    if policy.max_seconds < policy.min_seconds:
+        raise ConfigError(
+            f"Invalid BUS_EVENTS_LISTENER_RETRY_MAX {policy.max_seconds:g} s: it is "
+            f"below BUS_EVENTS_LISTENER_RETRY_MIN {policy.min_seconds:g} s"
+        )
+    return policy
+
+
+def default_consumer_id() -> str:
+    """Return ``<hostname>-<pid>`` reduced to the characters a consumer id allows."""
+    raw = f"{socket.gethostname()}-{os.getpid()}"
+    cleaned = re.sub(r"[^A-Za-z0-9_.:-]", "-", raw)
+    return cleaned[-100:]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Settings the event worker needs, built once at start."""
+
+    events_url: str
+    token: TokenSource
+    settings: Settings
+    group: str = DEFAULT_GROUP
+    consumer: str = field(default_factory=default_consumer_id)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    state_dir: Path = Path(DEFAULT_STATE_DIR)
+    state_max_entries: int = DEFAULT_STATE_MAX_ENTRIES
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+
+
+def _stream_label(env: Environment, key: str, default: str) -> str:
+    value = env.get(key, default)
+    if STREAM_LABEL.fullmatch(value) is None:
+        raise ConfigError(
+            f"Invalid {key} {value!r}: use 1 to 100 letters, digits and . _ : -"
+        )
+    return value
+
+
+def worker_config(env: Environment) -> WorkerConfig:
+    """Build the worker configuration, or raise ConfigError naming the bad key."""
+    base_key = "BUS_EVENTS_API_BASE_URL"
+    base_url = env.get(base_key)
+    if base_url is None:
+        base_key = "BUS_EVENTS_API_URL"
+        base_url = env.get(base_key)
+    if base_url is None:
+        raise ConfigError(
+            "Missing BUS_EVENTS_API_BASE_URL: set it (or BUS_EVENTS_API_URL) to the "
+            "Events API URL, e.g. http://127.0.0.1:8081"
+        )
+    return WorkerConfig(
+        events_url=events_root_url(base_url, base_key),
+        token=token_source(env),
+        settings=database_settings(env, for_events=True),
+        group=_stream_label(env, "BUS_EVENTS_GROUP", DEFAULT_GROUP),
+        consumer=_stream_label(env, "BUS_EVENTS_CONSUMER_ID", default_consumer_id()),
+        retry=retry_policy(env),
+        state_dir=Path(env.get("BUS_SHIM_STATE_DIR", DEFAULT_STATE_DIR)),
+        state_max_entries=parse_int(
+            env, "BUS_SHIM_STATE_MAX_ENTRIES", DEFAULT_STATE_MAX_ENTRIES
+        ),
+        max_line_bytes=parse_int(
+            env, "BUS_SHIM_MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES, minimum=1024
+        ),
+    )
