@@ -12,6 +12,8 @@ from .models import SECRET_REFERENCE, Credentials, Settings
 from .redaction import Redactor
 
 ADMIN_DSN_ENVIRONMENT = "BUS_POSTGRES_ADMIN_DSN_FILE"
+# A connection string is short; a larger file is not a DSN file.
+MAX_DSN_FILE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ def locate_admin_dsn_file(
                 f"Invalid credentials.admin_dsn_file {path!r}: it is outside the "
                 "directories this worker accepts credential files from"
             )
+        # Read the checked target, so a symlink swapped after the check cannot
+        # redirect the read outside the allowed directories.
+        return str(resolved), from_request
     return path, from_request
 
 
@@ -72,27 +77,40 @@ def read_admin_dsn(
     """
     path, _ = locate_admin_dsn_file(credentials, settings)
     try:
-        info = os.stat(path)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise Unauthorized(f"Admin DSN file {path} not found") from None
     except OSError as error:
         raise Unauthorized(
             f"Failed to read admin DSN file {path}: {error.strerror}"
         ) from None
-    if not stat.S_ISREG(info.st_mode):
-        raise Unauthorized(f"Admin DSN file {path} is not a regular file")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
+
+    # The checks run on the opened descriptor, so the file cannot change
+    # between the check and the read.
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise Unauthorized(f"Admin DSN file {path} is not a regular file")
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            raise Unauthorized(
+                f"Admin DSN file {path} has mode {mode:04o}; it must not be readable "
+                f"by group or others (run: chmod 600 {path})"
+            )
+        try:
+            content = handle.read(MAX_DSN_FILE_BYTES + 1).decode("utf-8")
+        except OSError as error:
+            raise Unauthorized(
+                f"Failed to read admin DSN file {path}: {error.strerror}"
+            ) from None
+        except UnicodeDecodeError:
+            raise Unauthorized(
+                f"Failed to read admin DSN file {path}: not valid UTF-8 text"
+            ) from None
+    if len(content) > MAX_DSN_FILE_BYTES:
         raise Unauthorized(
-            f"Admin DSN file {path} has mode {mode:04o}; it must not be readable "
-            f"by group or others (run: chmod 600 {path})"
+            f"Admin DSN file {path} is larger than {MAX_DSN_FILE_BYTES} bytes"
         )
-    try:
-        with open(path, encoding="utf-8") as handle:
-            content = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not valid UTF-8 text"
-        raise Unauthorized(f"Failed to read admin DSN file {path}: {reason}") from None
 
     dsn = content.strip()
     redactor.add(dsn)

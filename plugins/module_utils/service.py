@@ -11,6 +11,9 @@ from .models import OPERATIONS, Settings, parse_request
 from .redaction import Redactor
 from .registry import get_provider
 
+# Longer correlation ids fail validation and are not copied into the response.
+MAX_ECHOED_ID = 200
+
 
 def _base_response(payload: Any) -> dict[str, Any]:
     """Start a response from whatever identifying fields the payload has."""
@@ -27,7 +30,7 @@ def _base_response(payload: Any) -> dict[str, Any]:
         "diagnostics": [],
     }
     correlation_id = source.get("correlation_id")
-    if isinstance(correlation_id, str):
+    if isinstance(correlation_id, str) and len(correlation_id) <= MAX_ECHOED_ID:
         response["correlation_id"] = correlation_id
     return response
 
