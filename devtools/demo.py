@@ -89,6 +89,10 @@ def _run_event_demo(workdir: Path, admin_file: Path, dsn_dir: Path) -> None:
         print("(event shim demo skipped: devtools.events_stack is not available)")
         return
     _step("Starting a local Events API and the shim, then publishing a plan event")
+    print(
+        "    the event plans bus_events, which the playbook already created, so the "
+        "shim's response lists no changes"
+    )
     with EventsStack(
         workdir=workdir / "events",
         admin_dsn_file=admin_file,
