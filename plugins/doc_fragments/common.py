@@ -52,13 +52,14 @@ options:
     type: path
   connect_timeout:
     description:
-      - Seconds to wait for each connection to the server.
+      - Seconds to wait for each connection to the server, from 1 to 300.
     type: int
     default: 5
   statement_timeout:
     description:
       - Seconds any one statement (including waiting for the deployment lock)
-        may run before the request fails with RV(error_class=timeout).
+        may run before the request fails with RV(error_class=timeout), from 1
+        to 86400.
     type: int
     default: 120
 requirements:
@@ -107,10 +108,12 @@ options:
     type: dict
   dsn_host:
     description:
-      - Host written into service DSN files. Defaults to the admin DSN's host.
+      - Host written into service DSN files, as a host name, an IP address or
+        an absolute Unix socket directory. Defaults to the admin DSN's host.
     type: str
   dsn_port:
     description:
-      - Port written into service DSN files. Defaults to the admin DSN's port.
+      - Port written into service DSN files, from 1 to 65535. Defaults to the
+        admin DSN's port.
     type: int
 """

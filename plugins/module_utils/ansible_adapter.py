@@ -7,7 +7,8 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from .models import PYDANTIC_IMPORT_ERROR, Settings
+from .errors import BadRequest
+from .models import PYDANTIC_IMPORT_ERROR, Settings, build_settings
 from .pg_connect import PSYCOPG_IMPORT_ERROR
 from .service import handle
 
@@ -47,7 +48,7 @@ def argument_spec(*extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settings(params: dict[str, Any]) -> Settings:
-    return Settings(
+    return build_settings(
         secrets_dir=params["secrets_dir"],
         dsn_output_dir=params.get("dsn_output_dir"),
         dsn_host=params.get("dsn_host"),
@@ -68,6 +69,9 @@ def _payload(params: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
         payload["credentials"] = {"admin_dsn_secret": params["admin_dsn_secret"]}
     for field in fields:
         value = params.get(field)
+        if isinstance(value, dict):
+            # Ansible sets unset suboptions to None; the core applies defaults.
+            value = {key: item for key, item in value.items() if item is not None}
         if value is not None and value != []:
             payload[field] = value
     return payload
@@ -114,24 +118,35 @@ def run_module(module: AnsibleModule, operation: str, fields: tuple[str, ...]) -
         )
 
     params = module.params
+    try:
+        settings = _settings(params)
+    except BadRequest as error:
+        module.fail_json(
+            msg=error.message,
+            error_class=error.error_class,
+            diagnostics=error.all_diagnostics(),
+            ok=False,
+            changed=False,
+        )
     response = handle(
         operation,
         _payload(params, fields),
-        _settings(params),
+        settings,
         force_dry_run=module.check_mode,
     )
-    changes = response.get("changes", [])
+    changes = response.get("changes") or []
+    if not response["ok"]:
+        # A failed apply may have committed part of its plan; handle() then
+        # sets changed and lists those changes.
+        response["changed"] = bool(response.get("changed"))
+        diagnostics = response.get("diagnostics") or ["request failed"]
+        module.fail_json(msg=diagnostics[0], **response)
+
     if operation == "apply":
         executed = not response.get("dry_run", True)
-        changed = bool(changes) and (executed or module.check_mode)
+        response["changed"] = bool(changes) and (executed or module.check_mode)
     else:
-        changed = False
-    response["changed"] = changed
-
-    if not response["ok"]:
-        diagnostics = response.get("diagnostics") or ["request failed"]
-        response.pop("changed", None)
-        module.fail_json(msg=diagnostics[0], **response)
+        response["changed"] = False
 
     result: dict[str, Any] = dict(response)
     if module._diff and operation in ("plan", "apply") and changes:

@@ -8,6 +8,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .errors import DatabaseError
+
 
 @dataclass
 class Change:
@@ -71,11 +73,17 @@ def execute_changes(changes: list[Change], backend: ExecutionBackend) -> int:
     Consecutive changes with the same scope share one execution unit, so a
     failure rolls back the whole unit. Earlier units stay committed: every
     change is additive, and the next apply plans whatever is still missing.
+    A DatabaseError raised here carries those committed changes in
+    ``applied``.
     """
     done = 0
-    for scope, group in _group_by_scope(changes):
-        with backend.unit(scope) as unit:
-            for change in group:
-                unit.run(change)
-        done += len(group)
+    try:
+        for scope, group in _group_by_scope(changes):
+            with backend.unit(scope) as unit:
+                for change in group:
+                    unit.run(change)
+            done += len(group)
+    except DatabaseError as error:
+        error.applied = changes[:done]
+        raise
     return done

@@ -44,7 +44,8 @@ def locate_admin_dsn_file(
         path, from_request = credentials.admin_dsn_file, True
     elif credentials is not None and credentials.admin_dsn_secret is not None:
         match = SECRET_REFERENCE.match(credentials.admin_dsn_secret)
-        assert match is not None  # the model validated the reference
+        if match is None:
+            raise Unauthorized("Invalid credentials.admin_dsn_secret reference")
         path, from_request = os.path.join(settings.secrets_dir, match.group(1)), False
     elif settings.admin_dsn_file:
         path, from_request = settings.admin_dsn_file, False
@@ -75,7 +76,7 @@ def read_admin_dsn(
     Raises Unauthorized for a missing, unreadable, empty or too open file, and
     Forbidden for a path outside the allowed directories.
     """
-    path, _ = locate_admin_dsn_file(credentials, settings)
+    path = locate_admin_dsn_file(credentials, settings)[0]
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DatabaseError(Exception):
     """Base class: a request failed and nothing after the failure point ran.
@@ -16,6 +18,8 @@ class DatabaseError(Exception):
         super().__init__(message)
         self.message = message
         self.diagnostics = list(diagnostics or [])
+        # Changes committed before the failure, set by the executor.
+        self.applied: list[Any] = []
 
     def all_diagnostics(self) -> list[str]:
         """Return the message followed by the extra diagnostics."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import traceback
 from typing import Any, Literal
@@ -14,7 +15,6 @@ try:
         ConfigDict,
         Field,
         StrictBool,
-        StrictInt,
         StrictStr,
         ValidationError,
         field_validator,
@@ -42,7 +42,6 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import tes
         return lambda function: function
 
     StrictBool = bool  # type: ignore[misc]
-    StrictInt = int  # type: ignore[misc]
     StrictStr = str  # type: ignore[misc]
 else:
     PYDANTIC_IMPORT_ERROR = None
@@ -57,6 +56,13 @@ CHECKS = ("connectivity", "listener-policy")
 
 # PostgreSQL truncates identifiers longer than NAMEDATALEN - 1 = 63 bytes.
 MAX_IDENTIFIER_BYTES = 63
+# The maintenance database and the templates every new database is copied from
+# must never be handed to a service role.
+RESERVED_DATABASE_NAMES = frozenset({"postgres", "template0", "template1"})
+MAX_DATABASES = 1000
+MAX_ROLES = 100
+MAX_SCHEMAS = 100
+HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 RESERVED_ROLE_NAMES = frozenset(
     {"public", "none", "current_user", "session_user", "current_role"}
 )
@@ -86,6 +92,10 @@ def validate_identifier(kind: str, name: str) -> str:
         raise ValueError(f"{kind} name {name!r} uses the reserved prefix pg_")
     if kind == "role" and name.lower() in RESERVED_ROLE_NAMES:
         raise ValueError(f"role name {name!r} is reserved by PostgreSQL")
+    if kind == "database" and name in RESERVED_DATABASE_NAMES:
+        raise ValueError(
+            f"database name {name!r} is a system database and cannot be managed"
+        )
     if kind == "database" and ("/" in name or name in (".", "..")):
         raise ValueError(
             f"database name {name!r} cannot be used in a DSN file name "
@@ -162,9 +172,9 @@ class RequestBase(StrictModel):
 class DesiredObjects(StrictModel):
     """Databases, roles and schemas a request wants to exist."""
 
-    databases: list[StrictStr] = Field(default_factory=list)
-    roles: list[StrictStr] = Field(default_factory=list)
-    schemas: list[StrictStr] = Field(default_factory=list)
+    databases: list[StrictStr] = Field(default_factory=list, max_length=MAX_DATABASES)
+    roles: list[StrictStr] = Field(default_factory=list, max_length=MAX_ROLES)
+    schemas: list[StrictStr] = Field(default_factory=list, max_length=MAX_SCHEMAS)
 
     @field_validator("databases")
     @classmethod
@@ -265,6 +275,35 @@ class Settings(BaseModel):
     allowed_credential_dirs: list[str] | None = None
     served_deployments: list[str] | None = None
     allow_real_apply: bool = True
+
+    @field_validator("dsn_host")
+    @classmethod
+    def _check_host(cls, value: str | None) -> str | None:
+        if value is None or value.startswith("/") or HOST_NAME.match(value):
+            return value
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                "must be a host name, an IP address or an absolute socket directory"
+            ) from None
+        return value
+
+    @field_validator("default_roles")
+    @classmethod
+    def _check_default_roles(cls, value: list[str]) -> list[str]:
+        return _validate_names("role", value)
+
+
+def build_settings(**values: Any) -> Settings:
+    """Return validated Settings; raise BadRequest naming each invalid value."""
+    if PYDANTIC_IMPORT_ERROR is not None:
+        raise RuntimeError("pydantic 2 is required: " + PYDANTIC_IMPORT_ERROR)
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        lines = [_format_error(item) for item in error.errors()]
+        raise BadRequest(f"Invalid settings: {len(lines)} problem(s)", lines) from None
 
 
 def _describe_location(location: tuple[Any, ...]) -> str:

@@ -6,6 +6,7 @@ import traceback
 from typing import Any
 
 from .errors import (
+    Conflict,
     DatabaseError,
     Forbidden,
     OperationTimeout,
@@ -117,6 +118,19 @@ def classify_query_error(error: Exception, doing: str) -> DatabaseError:
     if isinstance(error, pg_errors.InsufficientPrivilege):
         return Forbidden(
             f"Failed to {doing}: the admin role lacks a needed privilege", [detail]
+        )
+    if isinstance(
+        error,
+        (
+            pg_errors.UniqueViolation,
+            pg_errors.DuplicateObject,
+            pg_errors.DuplicateDatabase,
+        ),
+    ):
+        return Conflict(
+            f"Failed to {doing}: the object was created at the same time by "
+            "another session; run the apply again",
+            [detail],
         )
     if isinstance(error, (pg_errors.QueryCanceled, pg_errors.LockNotAvailable)):
         return OperationTimeout(f"Failed to {doing}: timed out", [detail])

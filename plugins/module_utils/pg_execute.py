@@ -10,7 +10,7 @@ from typing import Any
 from .changes import Change
 from .errors import DatabaseError, ProviderError
 from .pg_connect import classify_query_error, connect
-from .pg_plan import AUTOCOMMIT, CLUSTER, FILES
+from .pg_plan import AUTOCOMMIT, CLUSTER, FILES, PASSWORDS
 from .pg_secrets import DSN_DIRECTORY_MODE, write_file_atomically
 
 
@@ -19,8 +19,7 @@ class _SqlUnit:
         self.connection = connection
 
     def run(self, change: Change) -> None:
-        kind, statement = change.step
-        assert kind == "sql"
+        statement = change.step[1]
         try:
             self.connection.execute(statement)
         except Exception as error:
@@ -50,7 +49,8 @@ class _FileUnit:
 class PostgresBackend:
     """Execution units for the planned changes of one request.
 
-    ``cluster`` changes share one transaction on the admin connection,
+    ``cluster`` and ``passwords`` changes each share one transaction on the
+    admin connection,
     ``autocommit`` changes (CREATE DATABASE) run outside any transaction, each
     ``database:<name>`` scope is one transaction on a connection to that
     database, and ``files`` writes DSN files.
@@ -76,7 +76,7 @@ class PostgresBackend:
             # The admin connection is in autocommit mode outside transaction().
             yield _SqlUnit(self.admin_connection)
             return
-        if scope == CLUSTER:
+        if scope in (CLUSTER, PASSWORDS):
             with self._transaction(self.admin_connection, scope) as unit:
                 yield unit
             return

@@ -25,7 +25,7 @@ SELECT current_user, r.rolsuper, r.rolcreatedb, r.rolcreaterole,
 """
 
 ROLES_QUERY = """
-SELECT r.rolname, r.rolcanlogin,
+SELECT r.rolname, r.rolcanlogin, r.rolsuper,
        pg_has_role(current_user, r.oid, 'USAGE'),
        pg_has_role(current_user, r.oid, '{set_privilege}')
   FROM pg_roles AS r
@@ -77,6 +77,7 @@ class RoleState:
 
     name: str
     login: bool
+    superuser: bool
     admin_inherits: bool
     admin_can_set: bool
     verifier: str | None = UNREADABLE
@@ -141,8 +142,8 @@ def read_cluster(
     try:
         if roles:
             query = ROLES_QUERY.format(set_privilege=set_privilege)
-            for name, login, inherits, can_set in connection.execute(query, [roles]):
-                state.roles[name] = RoleState(name, login, inherits, can_set)
+            for row in connection.execute(query, [roles]):
+                state.roles[row[0]] = RoleState(*row)
             if server.superuser and state.roles:
                 for name, verifier in connection.execute(VERIFIERS_QUERY, [roles]):
                     state.roles[name].verifier = verifier

@@ -10,6 +10,8 @@ from .pg_plan_context import (
     AUTOCOMMIT,
     CLUSTER,
     FILES,
+    PASSWORDS,
+    SCOPE_ORDER,
     PlanContext,
     database_scope,
     dsn_file_name,
@@ -26,14 +28,21 @@ __all__ = [
     "AUTOCOMMIT",
     "CLUSTER",
     "FILES",
+    "PASSWORDS",
     "PlanContext",
     "build_plan",
     "dsn_file_name",
 ]
 
 
-def _check_owner(context: PlanContext, database: DatabaseState) -> None:
+def _check_existing(context: PlanContext, database: DatabaseState) -> None:
+    """Plan an ownership hand-over, or record why the database cannot be used."""
     owner = context.owner
+    if not database.allow_connections:
+        context.conflicts.append(
+            f"Failed to plan database {database.name}: it does not allow "
+            "connections (datallowconn is false)"
+        )
     if database.owner == owner:
         return
     if database.owner == context.state.server.admin_role:
@@ -50,15 +59,22 @@ def _check_owner(context: PlanContext, database: DatabaseState) -> None:
             ),
         )
         return
-    raise Conflict(
+    context.conflicts.append(
         f"Failed to plan database {database.name}: it exists and is owned by "
-        f"{database.owner}, not {owner}",
-        [
-            "Changing the owner would take the database from another role; "
-            f"change it by hand (ALTER DATABASE ... OWNER TO {owner}) or leave "
-            "the database out of the request"
-        ],
+        f"{database.owner}, not {owner}. Changing the owner would take the "
+        f"database from another role: change it by hand (ALTER DATABASE ... OWNER "
+        f"TO {owner}) or leave the database out of the request"
     )
+
+
+def _public_privileges(current: DatabaseState | None) -> list[str]:
+    if current is None:
+        return ["CONNECT", "TEMPORARY"]
+    return [
+        privilege
+        for privilege in ("CONNECT", "TEMPORARY")
+        if current.grants("PUBLIC", privilege)
+    ]
 
 
 def _plan_databases(context: PlanContext) -> None:
@@ -68,7 +84,7 @@ def _plan_databases(context: PlanContext) -> None:
 
     for name in request.databases:
         if name in state.databases:
-            _check_owner(context, state.databases[name])
+            _check_existing(context, state.databases[name])
 
     for name in new_databases:
         context.add_sql(
@@ -88,17 +104,22 @@ def _plan_databases(context: PlanContext) -> None:
         current = state.databases.get(name)
         scope = database_scope(name)
         identifier = sql.Identifier(name)
-        if current is None and request.roles:
+        public = _public_privileges(current)
+        # The listed databases belong to the deployment's roles: PUBLIC's
+        # default CONNECT and TEMPORARY are removed, also on a database an
+        # interrupted earlier apply created.
+        if request.roles and public:
             context.add_sql(
                 "revoke-database-public",
                 name,
                 "privilege",
-                {"PUBLIC": ["CONNECT", "TEMPORARY"]},
+                {"PUBLIC": public},
                 {"PUBLIC": []},
-                "new database: only the listed roles may connect",
+                "only the listed roles may connect to the deployment's databases",
                 scope,
-                sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
-                    identifier
+                sql.SQL("REVOKE {} ON DATABASE {} FROM PUBLIC").format(
+                    sql.SQL(", ").join(sql.SQL(privilege) for privilege in public),
+                    identifier,
                 ),
             )
         for role in request.roles:
@@ -125,10 +146,9 @@ def _plan_databases(context: PlanContext) -> None:
 
 
 def _schema_privileges_held(
-    context: PlanContext, database: DatabaseState, schema_name: str, role: str
+    database: DatabaseState, schema_name: str, role: str
 ) -> bool:
-    assert database.schemas is not None
-    schema = database.schemas[schema_name]
+    schema = (database.schemas or {})[schema_name]
     if schema.owner == role:
         return True
     if schema.owner == "pg_database_owner" and database.owner == role:
@@ -145,25 +165,29 @@ def _plan_schemas(
     for schema in request.schemas:
         target = f"{database}.{schema}"
         exists = current is not None and schema in (current.schemas or {})
+        # A new database copies template1, which normally has a public schema
+        # owned by pg_database_owner: IF NOT EXISTS keeps that one as it is.
+        from_template = current is None and schema == "public"
         if not exists:
             context.add_sql(
                 "create-schema",
                 target,
                 "schema",
                 None,
-                {"owner": owner},
-                "schema does not exist" if current else "database is new",
+                {"exists": True} if from_template else {"owner": owner},
+                "database is new; the template's public schema is kept if present"
+                if from_template
+                else "schema does not exist",
                 scope,
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
                     sql.Identifier(schema), sql.Identifier(owner)
                 ),
             )
         for role in request.roles:
-            if exists:
-                assert current is not None
-                if _schema_privileges_held(context, current, schema, role):
+            if current is not None and exists:
+                if _schema_privileges_held(current, schema, role):
                     continue
-            elif role == owner and not (current is None and schema == "public"):
+            elif role == owner and not from_template:
                 # A schema created with AUTHORIZATION owner is the owner's already.
                 continue
             context.add_sql(
@@ -180,10 +204,11 @@ def _plan_schemas(
             )
 
 
-def build_plan(context: PlanContext) -> dict[str, Any]:
+def build_plan(context: PlanContext, *, raise_conflicts: bool = True) -> dict[str, Any]:
     """Compute the ordered changes; return changes, resources and diagnostics.
 
-    Raises Conflict when an object could only be fixed destructively.
+    The result also has ``conflicts``: objects only a destructive step could
+    fix. Raises Conflict listing them unless ``raise_conflicts`` is false.
     """
     request = context.request
     if request.databases and not request.roles:
@@ -194,10 +219,10 @@ def build_plan(context: PlanContext) -> dict[str, Any]:
     plan_roles(context)
     _plan_databases(context)
     dsn_files = plan_dsn_files(context)
+    if context.conflicts and raise_conflicts:
+        raise Conflict(context.conflicts[0], context.conflicts[1:])
 
-    # Changes run in scope order: roles, new databases, each database, files.
-    order = {CLUSTER: 0, AUTOCOMMIT: 1, FILES: 3}
-    context.changes.sort(key=lambda change: order.get(change.scope, 2))
+    context.changes.sort(key=lambda change: SCOPE_ORDER.get(change.scope, 2))
     resources = {
         "databases": list(request.databases),
         "roles": list(request.roles),
@@ -210,4 +235,5 @@ def build_plan(context: PlanContext) -> dict[str, Any]:
         "changes": context.changes,
         "resources": resources,
         "diagnostics": context.diagnostics,
+        "conflicts": context.conflicts,
     }

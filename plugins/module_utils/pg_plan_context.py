@@ -8,11 +8,15 @@ from typing import Any
 from .changes import Change
 from .models import PlanRequest, Settings
 from .pg_inspect import ClusterState
+from .pg_secrets import DsnFile
 from .redaction import Redactor
 
 CLUSTER = "cluster"
 AUTOCOMMIT = "autocommit"
 FILES = "files"
+PASSWORDS = "passwords"
+# Execution order of the scopes; every "database:<name>" scope sorts at 2.
+SCOPE_ORDER = {CLUSTER: 0, AUTOCOMMIT: 1, FILES: 3, PASSWORDS: 4}
 
 
 def database_scope(database: str) -> str:
@@ -33,6 +37,9 @@ class PlanContext:
     changes: list[Change] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
     passwords: dict[str, str | None] = field(default_factory=dict)
+    rotated: set[str] = field(default_factory=set)
+    conflicts: list[str] = field(default_factory=list)
+    dsn_inventory: list[DsnFile] | None = None
 
     @property
     def owner(self) -> str:

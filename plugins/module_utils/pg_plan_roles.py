@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from .pg_inspect import UNREADABLE
-from .pg_plan_context import CLUSTER, PlanContext, dsn_file_name
+from .pg_plan_context import CLUSTER, PASSWORDS, PlanContext
 from .pg_secrets import (
     DsnFile,
     generate_password,
@@ -22,11 +22,32 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import tes
     sql = None  # type: ignore[assignment]
 
 
+def _check_manageable(context: PlanContext, role: str) -> bool:
+    """Record a conflict for roles whose password the tool must not touch."""
+    current = context.state.roles.get(role)
+    if role == context.state.server.admin_role:
+        context.conflicts.append(
+            f"Failed to plan role {role}: it is the admin role of this request; "
+            "list a separate service role"
+        )
+        return False
+    if current is not None and current.superuser:
+        context.conflicts.append(
+            f"Failed to plan role {role}: it is a superuser, and the tool does not "
+            "manage superuser passwords; list a separate service role"
+        )
+        return False
+    return True
+
+
 def plan_roles(context: PlanContext) -> None:
+    """Plan missing roles, LOGIN, passwords and the admin's membership."""
     request, state = context.request, context.state
     manage_passwords = bool(context.settings.dsn_output_dir and request.databases)
 
     for role in request.roles:
+        if not _check_manageable(context, role):
+            continue
         identifier = sql.Identifier(role)
         current = state.roles.get(role)
         if current is None:
@@ -74,59 +95,81 @@ def plan_roles(context: PlanContext) -> None:
     _plan_admin_membership(context)
 
 
-def _candidate_files(context: PlanContext, role: str) -> list[DsnFile]:
-    directory = context.settings.dsn_output_dir or ""
-    service_role = context.request.roles[0]
-    found = []
-    for database in context.request.databases:
-        name = dsn_file_name(database, role, service_role)
-        entry = read_dsn_file(os.path.join(directory, name))
-        if entry.exists and entry.password and entry.user == role:
-            found.append(entry)
-    return found
+def role_dsn_files(context: PlanContext, role: str) -> list[DsnFile]:
+    """Return every DSN file in the output directory that logs in as ``role``.
+
+    Files of databases outside this request count too, so a role's password is
+    kept for, and a rotation rewrites, all of its files.
+    """
+    if context.dsn_inventory is None:
+        directory = context.settings.dsn_output_dir or ""
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            names = []
+        context.dsn_inventory = [
+            read_dsn_file(os.path.join(directory, name))
+            for name in names
+            if name.endswith(".dsn")
+        ]
+    return [
+        entry
+        for entry in context.dsn_inventory
+        if entry.regular and entry.password and entry.user == role
+    ]
+
+
+def _check_password(context: PlanContext, role: str, entry: DsnFile) -> str:
+    current = context.state.roles[role]
+    password = entry.password or ""
+    if current.verifier != UNREADABLE:
+        accepted = password_matches(current.verifier, role, password)
+        return "ok" if accepted else "rejected"
+    return login_result(
+        context.admin_params,
+        role,
+        password,
+        entry.database or context.state.server.maintenance_database,
+        context.settings.connect_timeout,
+    )
 
 
 def _plan_password(context: PlanContext, role: str) -> None:
     """Keep the role's password if a DSN file still authenticates, else rotate."""
     current = context.state.roles[role]
     tried: set[str] = set()
-    for entry in _candidate_files(context, role):
-        password = entry.password or ""
-        if password in tried:
-            continue
-        tried.add(password)
-        context.redactor.add(password)
-        if current.verifier != UNREADABLE:
-            accepted = password_matches(current.verifier, role, password)
-            outcome = "ok" if accepted else "rejected"
-        else:
-            database = os.path.basename(entry.path).split(".")[0]
-            outcome = login_result(
-                context.admin_params,
-                role,
-                password,
-                database,
-                context.settings.connect_timeout,
-            )
-        if outcome == "unknown":
-            context.diagnostics.append(
-                f"Could not check the password in {entry.path} by logging in as "
-                f"{role}; it is kept"
-            )
-        if outcome in ("ok", "unknown"):
-            context.passwords[role] = password
-            return
+    reason = "no DSN file holds the role's password"
+    if current.verifier not in (None, UNREADABLE) and str(current.verifier).startswith(
+        "md5"
+    ):
+        reason = "the password is stored as an MD5 hash, not as a SCRAM verifier"
+    else:
+        for entry in role_dsn_files(context, role):
+            password = entry.password or ""
+            if password in tried:
+                continue
+            tried.add(password)
+            context.redactor.add(password)
+            outcome = _check_password(context, role, entry)
+            if outcome == "unknown":
+                context.diagnostics.append(
+                    f"Could not check the password in {entry.path} by logging in "
+                    f"as {role}; it is kept"
+                )
+            if outcome in ("ok", "unknown"):
+                context.passwords[role] = password
+                return
+        if tried:
+            reason = "no DSN file holds a password the server accepts"
 
     password = generate_password()
     context.redactor.add(password)
     context.passwords[role] = password
+    context.rotated.add(role)
     verifier = scram_verifier(context.connection, role, password)
-    reason = (
-        "no DSN file holds a password the server accepts"
-        if tried
-        else "no DSN file holds the role's password"
-    )
     identifier = sql.Identifier(role)
+    # The new password is set after the DSN files are written: if writing fails,
+    # the old password and the files that hold it keep working.
     context.add_sql(
         "set-role-password",
         role,
@@ -134,7 +177,7 @@ def _plan_password(context: PlanContext, role: str) -> None:
         {"password": MASK},
         {"password": "new " + MASK},
         reason,
-        CLUSTER,
+        PASSWORDS,
         sql.SQL("ALTER ROLE {} PASSWORD {}").format(identifier, sql.Literal(verifier)),
         sql.SQL("ALTER ROLE {} PASSWORD {}").format(identifier, sql.Literal(MASK)),
     )

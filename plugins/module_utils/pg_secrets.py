@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import tes
     conninfo_to_dict = None  # type: ignore[assignment]
 
 DSN_FILE_MODE = 0o600
+MAX_DSN_FILE_BYTES = 64 * 1024
 DSN_DIRECTORY_MODE = 0o700
 # Connection parameters copied from the admin DSN into service DSN files.
 COPIED_PARAMETERS = ("sslmode", "sslrootcert", "target_session_attrs")
@@ -100,34 +101,59 @@ def login_result(
 
 @dataclass
 class DsnFile:
-    """A service DSN file as found on disk."""
+    """A service DSN file as found on disk.
+
+    ``regular`` is False for anything but a regular file (a symlink, FIFO,
+    device or directory), whose content is never read.
+    """
 
     path: str
     exists: bool
+    regular: bool = False
+    is_directory: bool = False
     mode: int | None = None
     content: str | None = None
     user: str | None = None
     password: str | None = None
+    database: str | None = None
 
 
 def read_dsn_file(path: str) -> DsnFile:
-    """Return what is on disk at ``path`` (content stays in memory only)."""
+    """Return what is on disk at ``path`` (content stays in memory only).
+
+    Symlinks are not followed and FIFOs or devices are not read, so a planted
+    special file can neither block the caller nor make it read without end.
+    """
     try:
-        info = os.stat(path)
-        with open(path, encoding="utf-8") as handle:
-            content = handle.read()
+        info = os.lstat(path)
     except FileNotFoundError:
         return DsnFile(path=path, exists=False)
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         return DsnFile(path=path, exists=True)
-    found = DsnFile(path, True, stat.S_IMODE(info.st_mode), content)
+    if not stat.S_ISREG(info.st_mode):
+        return DsnFile(path, True, is_directory=stat.S_ISDIR(info.st_mode))
+
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return DsnFile(path, True)
+            raw = handle.read(MAX_DSN_FILE_BYTES + 1)
+        content = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return DsnFile(path, True, regular=True, mode=stat.S_IMODE(info.st_mode))
+    found = DsnFile(path, True, True, False, stat.S_IMODE(info.st_mode), content)
+    if len(raw) > MAX_DSN_FILE_BYTES:
+        return found
     try:
         params = conninfo_to_dict(content.strip())
     except (psycopg.ProgrammingError, TypeError):
         return found
-    user, password = params.get("user"), params.get("password")
-    found.user = str(user) if user is not None else None
-    found.password = str(password) if password is not None else None
+    for attribute in ("user", "password"):
+        value = params.get(attribute)
+        setattr(found, attribute, str(value) if value is not None else None)
+    database = params.get("dbname")
+    found.database = str(database) if database is not None else None
     return found
 
 
@@ -161,8 +187,11 @@ def connection_endpoint(
 ) -> tuple[str, int | str, dict[str, str]]:
     """Return host, port and copied query parameters for service DSN files."""
     admin_host = str(admin_params.get("host") or admin_params.get("hostaddr") or "")
-    chosen_host = host or admin_host.split(",")[0] or "localhost"
-    chosen_port = port or str(admin_params.get("port") or "5432").split(",")[0]
+    # A multi-host admin DSN lists hosts and ports separated by commas; service
+    # DSN files use the first one.
+    chosen_host = host or admin_host.split(",", maxsplit=1)[0] or "localhost"
+    admin_port = str(admin_params.get("port") or "5432")
+    chosen_port = port or admin_port.split(",", maxsplit=1)[0]
     query = {
         key: str(admin_params[key])
         for key in COPIED_PARAMETERS

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import glob
 import ipaddress
 import os
 import time
 from typing import Any
 
-from .errors import DatabaseError
+from .errors import DatabaseError, Unauthorized
 from .models import ListenerPolicy, Settings
 from .pg_connect import connect, parse_dsn
 from .pg_secrets import read_dsn_file
@@ -29,6 +28,7 @@ SELECT line_number, type, address, netmask, auth_method, error
   FROM pg_hba_file_rules ORDER BY line_number
 """
 WILDCARDS = ("*", "0.0.0.0", "::")
+REQUIRED_DSN_KEYS = ("host", "user", "password", "dbname")
 # RFC 1918, RFC 4193 and link-local ranges.
 PRIVATE_NETWORKS = tuple(
     ipaddress.ip_network(network)
@@ -60,22 +60,30 @@ def check_connectivity(
     """Return the connectivity check: the admin DSN and every service DSN file."""
     targets = [_endpoint_result("admin", admin_connection, admin_started)]
     directory = settings.dsn_output_dir
-    paths = (
-        sorted(glob.glob(os.path.join(glob.escape(directory), "*.dsn")))
-        if directory
-        else []
-    )
+    try:
+        names = sorted(os.listdir(directory)) if directory else []
+    except OSError:
+        names = []
 
-    for path in paths:
-        name = os.path.basename(path)
+    for name in (name for name in names if name.endswith(".dsn")):
+        path = os.path.join(directory or "", name)
         found = read_dsn_file(path)
         started = time.monotonic()
         if found.password:
             redactor.add(found.password)
         try:
+            if not found.regular:
+                raise Unauthorized(f"DSN file {path} is not a regular file")
             params = parse_dsn(
                 (found.content or "").strip(), f"DSN file {path}", redactor
             )
+            # libpq fills missing values from PG* environment variables, which
+            # would let an incomplete file pass.
+            missing = [key for key in REQUIRED_DSN_KEYS if not params.get(key)]
+            if missing:
+                raise Unauthorized(
+                    f"DSN file {path} is incomplete: missing " + ", ".join(missing)
+                )
             connection = connect(params, connect_timeout=settings.connect_timeout)
         except DatabaseError as error:
             targets.append(
@@ -118,7 +126,7 @@ def _address_allowed(entry: str, policy: ListenerPolicy) -> tuple[bool, bool]:
     if entry in WILDCARDS:
         return policy.allow_wildcard, False
     if entry in LOOPBACK_NAMES:
-        return True, True
+        return "loopback" in policy.allowed_addresses, True
     try:
         address = ipaddress.ip_address(entry)
     except ValueError:
@@ -144,9 +152,12 @@ def _hba_is_loopback(address: str | None, netmask: str | None) -> bool:
     if not address:
         return False
     try:
-        network = ipaddress.ip_network(
-            f"{address}/{netmask}" if netmask else address, strict=False
-        )
+        network = ipaddress.ip_network(address, strict=False)
+        if netmask:
+            # IPv6 netmasks such as ffff:...:ffff are not accepted by
+            # ip_network, so the prefix length is counted from the mask bits.
+            prefix = bin(int(ipaddress.ip_address(netmask))).count("1")
+            network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
     except ValueError:
         return False
     return network.network_address.is_loopback and network.broadcast_address.is_loopback
@@ -170,8 +181,8 @@ def evaluate_listener_policy(
     ``hba`` is None when pg_hba_file_rules is unreadable: rules that need it are
     reported as unverifiable, never as passed.
     """
-    values = {name: setting for name, setting, _ in settings_rows}
-    pending = sorted(name for name, _, flag in settings_rows if flag)
+    values = {row[0]: row[1] for row in settings_rows}
+    pending = sorted(row[0] for row in settings_rows if row[2])
     rules = []
 
     entries = [item.strip() for item in values.get("listen_addresses", "").split(",")]
@@ -194,9 +205,12 @@ def evaluate_listener_policy(
     )
     remote = _remote_rules(hba) if hba is not None else None
     if not tls_required:
-        rules.append(
-            _rule("tls", "passed", "not required: the server listens on loopback only")
+        reason = (
+            "not required by the policy"
+            if policy.require_tls is False
+            else "not required: the server listens on loopback only"
         )
+        rules.append(_rule("tls", "passed", reason))
     elif values.get("ssl") != "on":
         rules.append(_rule("tls", "failed", "TLS is required but ssl is off"))
     elif remote is None:

@@ -162,10 +162,11 @@ class PostgresProvider:
                 context = PlanContext(
                     desired, settings, state, params, connection, redactor
                 )
-                planned = build_plan(context)
+                planned = build_plan(context, raise_conflicts=False)
                 drift = [
                     f"{change.label}: {change.reason}" for change in planned["changes"]
                 ]
+                drift.extend(f"conflict: {text}" for text in planned["conflicts"])
                 diagnostics = planned["diagnostics"]
             return {
                 "server": self._server_summary(state),

@@ -8,6 +8,9 @@ from urllib.parse import quote
 
 MASK = "********"
 MIN_SECRET_LENGTH = 4
+IDENTITY_KEYS = frozenset(
+    {"provider", "deployment_id", "correlation_id", "error_class", "object_type"}
+)
 # user:password@ in any URL, and password=... in key/value connection strings.
 URL_CREDENTIALS = re.compile(r"(?P<prefix>://[^:/@\s]*:)[^@\s]+@")
 KEYWORD_PASSWORD = re.compile(r"(?P<prefix>\bpassword\s*=\s*)('[^']*'|\S+)", re.I)
@@ -38,11 +41,19 @@ class Redactor:
         return KEYWORD_PASSWORD.sub(lambda m: m.group("prefix") + MASK, value)
 
     def scrub(self, value: Any) -> Any:
-        """Return a copy of a JSON-like structure with every string masked."""
+        """Return a copy of a JSON-like structure with every string masked.
+
+        Values under IDENTITY_KEYS are copied from the request and kept: a weak
+        password equal to, say, the provider name would otherwise be revealed
+        by the mask itself.
+        """
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {key: self.scrub(item) for key, item in value.items()}
+            return {
+                key: item if key in IDENTITY_KEYS else self.scrub(item)
+                for key, item in value.items()
+            }
         if isinstance(value, (list, tuple)):
             return [self.scrub(item) for item in value]
         return value

@@ -131,6 +131,16 @@ def handle(
         response["ok"] = False
         response["error_class"] = error.error_class
         response["diagnostics"].extend(error.all_diagnostics())
+        if error.applied:
+            # Part of the plan is committed: say so, so callers do not assume
+            # that nothing changed.
+            response["changes"] = [change.to_dict() for change in error.applied]
+            response["actions"].extend(change.label for change in error.applied)
+            response["changed"] = True
+            response["diagnostics"].append(
+                f"{len(error.applied)} change(s) were applied before the failure; "
+                "run the apply again to finish"
+            )
     except Exception as error:
         response["ok"] = False
         response["error_class"] = "provider_error"

@@ -15,15 +15,19 @@ description:
     of O(roles)), the listed schemas in every listed database, explicit CONNECT
     grants and schema USAGE and CREATE grants, and one DSN file per database and
     role in O(dsn_output_dir).
-  - PUBLIC's CONNECT and TEMPORARY privileges are revoked on databases this
-    module creates. Nothing is ever dropped, and nothing is revoked that this
-    module did not create.
+  - PUBLIC's CONNECT and TEMPORARY privileges are revoked on every listed
+    database, so only the listed roles (and superusers) can connect. Apart from
+    that, nothing is dropped or revoked.
+  - The admin role itself, superuser roles and the databases V(postgres),
+    V(template0) and V(template1) are never managed.
   - A new role gets a random password. An existing role keeps its password while
     its DSN file still authenticates (checked against the stored SCRAM verifier
     when the admin may read it, otherwise by logging in); otherwise the password
     is rotated and all of that role's DSN files are rewritten.
   - Nothing changes unless O(dry_run=false) and O(confirm=true). With the
-    defaults the module only reports what it would do.
+    defaults the module only reports what it would do, and reports
+    C(changed=false) because nothing changed. In check mode it reports
+    C(changed=true) when it would change something, as check mode expects.
   - Roles and database ownership changes run in one transaction, each CREATE
     DATABASE runs on its own (PostgreSQL does not allow it in a transaction), and
     the remaining changes of each database run in one transaction per database.
@@ -32,7 +36,7 @@ description:
     first, which PostgreSQL 16 and later need before the admin may make that role
     a database owner.
 author:
-  - Bus platform team
+  - Bus platform team (!UNKNOWN)
 extends_documentation_fragment:
   - busdk.database.common
   - busdk.database.common.desired_state

@@ -20,7 +20,7 @@ description:
     O(listener_policy.allow_unverifiable=true).
   - Never changes anything.
 author:
-  - Bus platform team
+  - Bus platform team (!UNKNOWN)
 extends_documentation_fragment:
   - busdk.database.common
 options:
@@ -41,32 +41,32 @@ options:
           - Listen addresses allowed. V(loopback) and V(private) (RFC 1918,
             RFC 4193 and link-local ranges) are keywords; other entries are
             addresses, CIDR networks or host names.
+          - Defaults to V([loopback, private]).
         type: list
         elements: str
-        default: [loopback, private]
       allow_wildcard:
         description:
-          - Allow C(*), C(0.0.0.0) or C(::) in C(listen_addresses).
-        type: bool
-        default: false
+          - Boolean. Allow C(*), C(0.0.0.0) or C(::) in C(listen_addresses).
+          - Defaults to V(false).
+        type: raw
       require_tls:
         description:
-          - V(auto) requires TLS whenever the server listens beyond loopback.
-          - V(true) or V(false) force the rule on or off.
+          - V(auto) (the default) requires TLS whenever the server listens
+            beyond loopback.
+          - Boolean V(true) or V(false) forces the rule on or off.
         type: raw
-        default: auto
       require_scram:
         description:
-          - Require C(password_encryption=scram-sha-256) and no C(md5) or
-            C(password) rules in C(pg_hba.conf).
-        type: bool
-        default: true
+          - Boolean. Require C(password_encryption=scram-sha-256) and no C(md5)
+            or C(password) rules in C(pg_hba.conf).
+          - Defaults to V(true).
+        type: raw
       allow_unverifiable:
         description:
-          - Let the check pass when a rule cannot be verified; such a rule is
-            still reported as unverifiable, never as passed.
-        type: bool
-        default: false
+          - Boolean. Let the check pass when a rule cannot be verified; such a
+            rule is still reported as unverifiable, never as passed.
+          - Defaults to V(false).
+        type: raw
 attributes:
   check_mode:
     description: Runs the same way in check mode; it never changes anything.
@@ -148,16 +148,14 @@ from ansible_collections.busdk.database.plugins.module_utils.ansible_adapter imp
 )
 
 FIELDS = ("checks", "listener_policy")
+# Booleans are raw so that the core rejects strings such as "false"; unset
+# suboptions get the core's defaults.
 POLICY_SPEC = {
-    "allowed_addresses": {
-        "type": "list",
-        "elements": "str",
-        "default": ["loopback", "private"],
-    },
-    "allow_wildcard": {"type": "bool", "default": False},
-    "require_tls": {"type": "raw", "default": "auto"},
-    "require_scram": {"type": "bool", "default": True},
-    "allow_unverifiable": {"type": "bool", "default": False},
+    "allowed_addresses": {"type": "list", "elements": "str"},
+    "allow_wildcard": {"type": "raw"},
+    "require_tls": {"type": "raw"},
+    "require_scram": {"type": "raw"},
+    "allow_unverifiable": {"type": "raw"},
 }
 
 

@@ -147,7 +147,8 @@ def test_password_kept_then_rotated(admin: Admin, names: str, tmp_path: Path) ->
     rotated = handle("apply", payload, settings)
     assert rotated["ok"], rotated["diagnostics"]
     actions = [c["action"] for c in rotated["changes"]]
-    assert actions == ["set-role-password", "write-dsn-file", "write-dsn-file"]
+    # Files first: if writing fails, the old password keeps working.
+    assert actions == ["write-dsn-file", "write-dsn-file", "set-role-password"]
     second = _read_dsn(tmp_path / "dsn" / f"{databases[1]}.dsn")["password"]
     assert second != first
     with psycopg.connect(
@@ -168,8 +169,8 @@ def test_stale_password_rotated(admin: Admin, names: str, tmp_path: Path) -> Non
     result = handle("apply", payload, settings)
     assert result["ok"], result["diagnostics"]
     assert [c["action"] for c in result["changes"]] == [
-        "set-role-password",
         "write-dsn-file",
+        "set-role-password",
     ]
     with psycopg.connect((tmp_path / "dsn" / f"{database}.dsn").read_text().strip()):
         pass

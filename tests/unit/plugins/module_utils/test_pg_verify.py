@@ -122,3 +122,29 @@ def test_md5_password_encryption_fails() -> None:
     ]
     result = evaluate_listener_policy(ListenerPolicy(), settings, LOCAL_HBA)
     assert _statuses(result)["scram-passwords"] == "failed"
+
+
+def test_ipv6_loopback_rules_are_local() -> None:
+    netmask = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+    hba = [*LOCAL_HBA, (3, "host", "::1", netmask, "trust", None)]
+    result = evaluate_listener_policy(ListenerPolicy(), _settings("localhost"), hba)
+    assert _statuses(result)["no-remote-trust"] == "passed"
+    secured = evaluate_listener_policy(
+        ListenerPolicy(require_tls=True),
+        _settings("localhost", "on"),
+        [*LOCAL_HBA, (3, "host", "::1", netmask, "scram-sha-256", None)],
+    )
+    assert _statuses(secured)["tls"] == "passed"
+
+
+def test_localhost_needs_loopback_allowed() -> None:
+    policy = ListenerPolicy(allowed_addresses=[])
+    result = evaluate_listener_policy(policy, _settings("localhost"), LOCAL_HBA)
+    assert _statuses(result)["listen-addresses"] == "failed"
+
+
+def test_tls_disabled_by_policy_message() -> None:
+    policy = ListenerPolicy(require_tls=False, allowed_addresses=["203.0.113.7"])
+    result = evaluate_listener_policy(policy, _settings("203.0.113.7"), LOCAL_HBA)
+    tls = next(rule for rule in result["rules"] if rule["name"] == "tls")
+    assert tls["detail"] == "not required by the policy"

@@ -26,3 +26,13 @@ def test_short_values_not_registered() -> None:
     redactor = Redactor()
     redactor.add("ab")
     assert redactor.text("abc") == "abc"
+
+
+def test_identity_fields_kept() -> None:
+    redactor = Redactor()
+    redactor.add("postgres")
+    scrubbed = redactor.scrub(
+        {"provider": "postgres", "diagnostics": ["password for postgres rejected"]}
+    )
+    assert scrubbed["provider"] == "postgres"
+    assert scrubbed["diagnostics"] == [f"password for {MASK} rejected"]
