@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-python lint clean
+.PHONY: demo test pytest lint changelog molecule sanity benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m devtools.demo
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
-	$(MAKE) --no-print-directory lint
+# pytest (real PostgreSQL, ansible-playbook, HTTP), static checks, the
+# changelog, the molecule scenario of the bootstrap role, ansible-test sanity.
+test: pytest lint changelog molecule sanity
 
-test-python: $(STAMP)
+pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -28,5 +28,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy plugins/module_utils bus_shim devtools
 
+changelog: $(STAMP)
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+molecule: $(STAMP)
+	devtools/molecule.sh test --all
+
+sanity: $(STAMP)
+	$(BIN)/python -m devtools.sanity
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
 clean:
-	rm -rf $(VENV) .cache tests/output
+	rm -rf $(VENV) .cache tests/output .bus-shim-state

@@ -16,7 +16,7 @@ description:
   - Checking whether an existing role's DSN file still authenticates may log in
     as that role when the admin cannot read password verifiers.
 author:
-  - Bus platform team
+  - Bus platform team (!UNKNOWN)
 extends_documentation_fragment:
   - busdk.database.common
   - busdk.database.common.desired_state

@@ -16,7 +16,7 @@ description:
   - Without them, lists the server's non-template databases and login roles.
   - Never changes anything.
 author:
-  - Bus platform team
+  - Bus platform team (!UNKNOWN)
 extends_documentation_fragment:
   - busdk.database.common
 options:
