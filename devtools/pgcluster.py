@@ -262,7 +262,7 @@ def reload_cluster(state: ClusterState) -> None:
 
 
 def stop_cluster(state: ClusterState, *, remove: bool = True) -> None:
-    """Stop the server (fast shutdown) and remove its directory unless told not to."""
+    """Stop the server (fast shutdown) and remove its directory if ``remove``."""
     if Path(state.datadir, "postmaster.pid").exists():
         _run(
             _as_account(

@@ -8,7 +8,7 @@ from typing import Any
 class DatabaseError(Exception):
     """Base class: a request failed and nothing after the failure point ran.
 
-    ``error_class`` is the value reported to callers. ``diagnostics`` holds extra
+    ``error_class`` is the value reported to callers. ``diagnostics`` contains extra
     human-readable lines; the exception message is always the first diagnostic.
     """
 

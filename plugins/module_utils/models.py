@@ -121,7 +121,7 @@ class StrictModel(BaseModel):
 
 
 class Credentials(StrictModel):
-    """Where the admin DSN comes from: a file path or a deployment secret."""
+    """Source of the admin DSN: a file path or a deployment secret reference."""
 
     admin_dsn_file: StrictStr | None = Field(default=None, min_length=1)
     admin_dsn_secret: StrictStr | None = None

@@ -92,7 +92,7 @@ class SchemaState:
     acl: list[tuple[str, str]]
 
     def grants(self, role: str, privilege: str) -> bool:
-        """Return True when ``role`` holds ``privilege`` in the ACL directly."""
+        """Return True when the ACL grants ``privilege`` to ``role`` directly."""
         return (role, privilege) in self.acl
 
 
@@ -107,7 +107,7 @@ class DatabaseState:
     schemas: dict[str, SchemaState] | None = None
 
     def grants(self, role: str, privilege: str) -> bool:
-        """Return True when ``role`` holds ``privilege`` in the ACL directly."""
+        """Return True when the ACL grants ``privilege`` to ``role`` directly."""
         return (role, privilege) in self.acl
 
 

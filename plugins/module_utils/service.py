@@ -78,7 +78,8 @@ def handle(
 
     Never raises for request, policy or server problems: those become a
     response with ``ok: false``, an ``error_class`` and diagnostics. Every
-    string in the response is passed through the request's redactor.
+    string in the response, except the identity fields copied from the
+    request, is passed through the request's redactor.
     ``force_dry_run`` turns an apply into a dry run (Ansible check mode).
     """
     settings = settings or Settings()
@@ -132,7 +133,7 @@ def handle(
         response["error_class"] = error.error_class
         response["diagnostics"].extend(error.all_diagnostics())
         if error.applied:
-            # Part of the plan is committed: say so, so callers do not assume
+            # Part of the plan is committed. Report it, so callers do not assume
             # that nothing changed.
             response["changes"] = [change.to_dict() for change in error.applied]
             response["actions"].extend(change.label for change in error.applied)
