@@ -333,6 +333,7 @@ def shim_rows(results: list[LoadResult]) -> list[list[str]]:
     for result in results:
         rows.append(
             [
+                str(result.size),
                 result.kind,
                 str(result.workers),
                 str(result.clients),
@@ -347,6 +348,7 @@ def shim_rows(results: list[LoadResult]) -> list[list[str]]:
 
 
 SHIM_HEADER = [
+    "N",
     "request",
     "workers",
     "clients",

@@ -19,8 +19,10 @@ import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -41,16 +43,20 @@ from benchmarks.machine import describe_machine, load_average  # noqa: E402
 from benchmarks.report import Measurement  # noqa: E402
 from benchmarks.serverlog import LogCounts  # noqa: E402
 from benchmarks.shim import (  # noqa: E402
+    ShimFactory,
     ShimSetup,
     load_factory,
     run_shim_benchmark,
     shim_unavailable_reason,
 )
 
+T = TypeVar("T")
+
 DEFAULT_SIZES = [1, 10, 50, 200]
 QUICK_SIZES = [1, 10]
 APPROACH_NAMES = ["ansible", "floor", "core", "ours", "community", "shim"]
 RESULTS_DIR = REPO_ROOT / ".cache" / "bench-results"
+DEFAULT_SHIM_FACTORY = "benchmarks.shim_events:events_api_client"
 
 
 def log(message: str) -> None:
@@ -378,28 +384,38 @@ def measure_community(
 
 
 def measure_shim(
-    recorder: Recorder, factory_spec: str | None, size: int, duration: float
+    recorder: Recorder, factory_spec: str, sizes: list[int], duration: float
 ) -> list[report.LoadResult]:
-    """Measure the shim when it imports and a client factory is given."""
+    """Measure the shim through ``factory_spec`` when bus_shim.worker imports."""
     reason = shim_unavailable_reason()
     if reason is not None:
         print(f"shim: not available: {reason}", flush=True)
         recorder.notes.append(f"shim not measured: {reason}")
         return []
-    if factory_spec is None:
-        message = (
-            "bus_shim.worker imports, but no client factory was given: pass "
-            "--shim-factory MODULE:CALLABLE (see BENCHMARKS.md)"
-        )
-        print(f"shim: not available: {message}", flush=True)
-        recorder.notes.append(f"shim not measured: {message}")
-        return []
     factory = load_factory(factory_spec)
-    desired = DesiredState(size)
+    results = []
+    for size in sizes:
+        results.extend(_measure_shim_size(factory, DesiredState(size), duration))
+    return results
+
+
+def _measure_shim_size(
+    factory: ShimFactory, desired: DesiredState, duration: float
+) -> list[report.LoadResult]:
     with fresh_cluster() as cluster:
-        floor.converge(
-            cluster.state, desired, "bench-shim-password", cluster.workdir / "dsn"
+        dsn_dir = cluster.workdir / "dsn-shim"
+        response = core.call(
+            "apply",
+            desired,
+            cluster.admin_dsn_file,
+            dsn_dir,
+            dry_run=False,
+            confirm=True,
         )
+        if not response.get("ok"):
+            raise RuntimeError(
+                f"Failed to converge before the shim measurement: {response}"
+            )
         return run_shim_benchmark(
             factory,
             lambda workers: ShimSetup(
@@ -408,10 +424,27 @@ def measure_shim(
                 admin_dsn_file=cluster.admin_dsn_file,
                 desired=desired,
                 workdir=cluster.workdir,
+                dsn_output_dir=dsn_dir,
             ),
             duration=duration,
             progress=log,
         )
+
+
+def guarded(
+    recorder: Recorder, label: str, measure: Callable[..., T], *args: object
+) -> T | None:
+    """Run one measurement function and keep going if it raises.
+
+    A failure late in a long run then still leaves every earlier result in
+    the report. The error is printed with its traceback and listed in the notes.
+    """
+    try:
+        return measure(*args)
+    except Exception as error:
+        traceback.print_exc()
+        recorder.note(f"{label} stopped early: {type(error).__name__}: {error}")
+        return None
 
 
 def evaluate_targets(
@@ -494,7 +527,7 @@ def evaluate_targets(
         )
         rows.append(
             [
-                f"{requirement} ({result.workers} worker(s))",
+                f"{requirement} ({result.workers} worker(s), N={result.size})",
                 f"{rate:.0f}/s, p99 {p99:.1f} ms",
                 verdict,
             ]
@@ -569,15 +602,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--shim-factory",
-        default=None,
+        default=DEFAULT_SHIM_FACTORY,
         metavar="MODULE:CALLABLE",
-        help="client factory for the shim measurement (contract in benchmarks/shim.py)",
+        help=(
+            "client factory for the shim measurement, contract in benchmarks/shim.py "
+            f"(default {DEFAULT_SHIM_FACTORY})"
+        ),
     )
     parser.add_argument(
-        "--shim-size",
-        type=int,
-        default=10,
-        help="databases in the shim's desired state (default 10)",
+        "--shim-sizes",
+        type=parse_sizes,
+        default=[1, 10],
+        help="comma-separated numbers of databases in the shim requests (default 1,10)",
     )
     parser.add_argument(
         "--shim-duration",
@@ -617,21 +653,43 @@ def main(argv: list[str] | None = None) -> int:
 
     recorder = Recorder()
     if "ansible" in approaches:
-        measure_ansible_baseline(recorder, repeats)
+        guarded(
+            recorder, "ansible baseline", measure_ansible_baseline, recorder, repeats
+        )
     for size in sizes:
         desired = DesiredState(size)
+        label = f"N={size}"
         if "floor" in approaches:
-            measure_floor(recorder, desired, repeats)
+            guarded(
+                recorder, f"floor {label}", measure_floor, recorder, desired, repeats
+            )
         if "core" in approaches:
-            measure_core(recorder, desired, repeats)
+            guarded(recorder, f"core {label}", measure_core, recorder, desired, repeats)
         if "ours" in approaches:
-            measure_ours(recorder, desired, repeats)
+            guarded(recorder, f"ours {label}", measure_ours, recorder, desired, repeats)
         if "community" in approaches:
-            measure_community(recorder, desired, repeats, args.community_large_repeats)
+            guarded(
+                recorder,
+                f"community.postgresql {label}",
+                measure_community,
+                recorder,
+                desired,
+                repeats,
+                args.community_large_repeats,
+            )
     shim_results: list[report.LoadResult] = []
     if "shim" in approaches:
-        shim_results = measure_shim(
-            recorder, args.shim_factory, args.shim_size, args.shim_duration
+        shim_results = (
+            guarded(
+                recorder,
+                "shim",
+                measure_shim,
+                recorder,
+                args.shim_factory,
+                args.shim_sizes,
+                args.shim_duration,
+            )
+            or []
         )
 
     elapsed = time.perf_counter() - started

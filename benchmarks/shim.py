@@ -34,6 +34,9 @@ class ShimSetup:
     admin_dsn_file: Path
     desired: DesiredState
     workdir: Path
+    # Where the shim writes DSN files. The desired state is already applied
+    # with this directory, so plan requests find no changes.
+    dsn_output_dir: Path
 
 
 ShimFactory = Callable[[ShimSetup], AbstractContextManager[SendRequest]]
@@ -51,6 +54,8 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float]
     first_error: str = ""
+    # Databases in the desired state of each request (0 when not known).
+    size: int = 0
 
     @property
     def requests_per_second(self) -> float:
@@ -171,16 +176,16 @@ def run_shim_benchmark(
     """
     results = []
     for workers in worker_counts:
-        with factory(setup_for_workers(workers)) as send:
+        setup = setup_for_workers(workers)
+        with factory(setup) as send:
             for kind in kinds:
-                progress(f"shim: {kind} requests with {workers} worker(s)")
-                results.append(
-                    measure_load(
-                        send,
-                        kind,
-                        workers=workers,
-                        clients=2 * workers,
-                        duration=duration,
-                    )
+                progress(
+                    f"shim: {kind} requests with {workers} worker(s), "
+                    f"N={setup.desired.size}"
                 )
+                result = measure_load(
+                    send, kind, workers=workers, clients=2 * workers, duration=duration
+                )
+                result.size = setup.desired.size
+                results.append(result)
     return results
