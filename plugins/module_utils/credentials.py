@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,10 @@ from .models import SECRET_REFERENCE, Credentials, Settings
 from .redaction import Redactor
 
 ADMIN_DSN_ENVIRONMENT = "BUS_POSTGRES_ADMIN_DSN_FILE"
+# A scheme separator or a key=value pair: a connection string given where a
+# file path belongs.
+CONNECTION_STRING = re.compile(r"://|:/[^/]|(^|\s)(password|host|user|dbname)\s*=")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # A connection string is short; a larger file is not a DSN file.
 MAX_DSN_FILE_BYTES = 64 * 1024
 
@@ -77,6 +82,17 @@ def read_admin_dsn(
     Forbidden for a path outside the allowed directories.
     """
     path = locate_admin_dsn_file(credentials, settings)[0]
+    if CONNECTION_STRING.search(path):
+        # The value is most likely the DSN itself: never echo it.
+        raise Unauthorized(
+            "Invalid admin DSN file setting: the value looks like a connection "
+            "string, not a file path; write the connection string to a file with "
+            "mode 0600 and give that file's path"
+        )
+    if CONTROL_CHARACTERS.search(path):
+        raise Unauthorized(
+            "Invalid admin DSN file path: it contains a control character"
+        )
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -87,9 +103,9 @@ def read_admin_dsn(
         ) from None
 
     # The checks run on the opened descriptor, so the file cannot change
-    # between the check and the read.
-    with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    # between the check and the read. The descriptor is closed on every path.
+    try:
+        info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise Unauthorized(f"Admin DSN file {path} is not a regular file")
         mode = stat.S_IMODE(info.st_mode)
@@ -98,16 +114,19 @@ def read_admin_dsn(
                 f"Admin DSN file {path} has mode {mode:04o}; it must not be readable "
                 f"by group or others (run: chmod 600 {path})"
             )
-        try:
-            content = handle.read(MAX_DSN_FILE_BYTES + 1).decode("utf-8")
-        except OSError as error:
-            raise Unauthorized(
-                f"Failed to read admin DSN file {path}: {error.strerror}"
-            ) from None
-        except UnicodeDecodeError:
-            raise Unauthorized(
-                f"Failed to read admin DSN file {path}: not valid UTF-8 text"
-            ) from None
+        raw = os.read(descriptor, MAX_DSN_FILE_BYTES + 1)
+    except OSError as error:
+        raise Unauthorized(
+            f"Failed to read admin DSN file {path}: {error.strerror}"
+        ) from None
+    finally:
+        os.close(descriptor)
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unauthorized(
+            f"Failed to read admin DSN file {path}: not valid UTF-8 text"
+        ) from None
     if len(content) > MAX_DSN_FILE_BYTES:
         raise Unauthorized(
             f"Admin DSN file {path} is larger than {MAX_DSN_FILE_BYTES} bytes"

@@ -59,9 +59,12 @@ MAX_IDENTIFIER_BYTES = 63
 # The maintenance database and the templates every new database is copied from
 # must never be handed to a service role.
 RESERVED_DATABASE_NAMES = frozenset({"postgres", "template0", "template1"})
+# Limits that keep one request's plan, and its response, bounded in time and
+# size: the largest request plans about 20,000 grants and DSN files.
 MAX_DATABASES = 1000
-MAX_ROLES = 100
-MAX_SCHEMAS = 100
+MAX_ROLES = 20
+MAX_SCHEMAS = 50
+MAX_OBJECT_COMBINATIONS = 20_000
 HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 RESERVED_ROLE_NAMES = frozenset(
     {"public", "none", "current_user", "session_user", "current_role"}
@@ -126,10 +129,18 @@ class Credentials(StrictModel):
     admin_dsn_file: StrictStr | None = Field(default=None, min_length=1)
     admin_dsn_secret: StrictStr | None = None
 
+    @field_validator("admin_dsn_file")
+    @classmethod
+    def _check_file_path(cls, value: str | None) -> str | None:
+        if value is not None and CONTROL_CHARACTERS.search(value):
+            raise ValueError("the path contains a control character")
+        return value
+
     @field_validator("admin_dsn_secret")
     @classmethod
     def _check_secret_reference(cls, value: str | None) -> str | None:
-        if value is not None and not SECRET_REFERENCE.match(value):
+        match = SECRET_REFERENCE.match(value) if value is not None else None
+        if value is not None and (match is None or match.group(1) in (".", "..")):
             raise ValueError(
                 "must have the form secret://deployment/<name> with <name> made of "
                 "letters, digits, '.', '_' or '-'"
@@ -194,6 +205,20 @@ class DesiredObjects(StrictModel):
     def has_objects(self) -> bool:
         """Return True when at least one database, role or schema is listed."""
         return bool(self.databases or self.roles or self.schemas)
+
+    @model_validator(mode="after")
+    def _check_size(self) -> DesiredObjects:
+        combinations = (
+            max(1, len(self.databases))
+            * max(1, len(self.roles))
+            * max(1, len(self.schemas))
+        )
+        if combinations > MAX_OBJECT_COMBINATIONS:
+            raise ValueError(
+                f"databases x roles x schemas is {combinations}, the maximum is "
+                f"{MAX_OBJECT_COMBINATIONS}; split the request"
+            )
+        return self
 
 
 class PlanRequest(RequestBase, DesiredObjects):

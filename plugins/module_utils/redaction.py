@@ -12,7 +12,7 @@ IDENTITY_KEYS = frozenset(
     {"provider", "deployment_id", "correlation_id", "error_class", "object_type"}
 )
 # user:password@ in any URL, and password=... in key/value connection strings.
-URL_CREDENTIALS = re.compile(r"(?P<prefix>://[^:/@\s]*:)[^@\s]+@")
+URL_CREDENTIALS = re.compile(r"(?P<prefix>:/+[^:/@\s]*:)[^@\s]+@")
 KEYWORD_PASSWORD = re.compile(r"(?P<prefix>\bpassword\s*=\s*)('[^']*'|\S+)", re.I)
 
 

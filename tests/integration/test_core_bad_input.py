@@ -187,3 +187,26 @@ def test_payload_not_object() -> None:
     result = handle("plan", ["not", "an", "object"])
     assert result["error_class"] == "bad_request"
     assert result["deployment_id"] is None
+
+
+def test_dsn_given_as_path_not_echoed(tmp_path: Path) -> None:
+    secret_dsn = "postgresql://postgres:Sup3rSecret@127.0.0.1:5432/postgres"
+    payload = {"deployment_id": "example-dev", "provider": "postgres"}
+    result = handle("status", payload, Settings(admin_dsn_file=secret_dsn))
+    assert result["error_class"] == "unauthorized"
+    assert "Sup3rSecret" not in json.dumps(result)
+    assert "connection string" in result["diagnostics"][0]
+
+
+def test_directory_as_admin_file_no_leak(tmp_path: Path) -> None:
+    payload = {
+        "deployment_id": "example-dev",
+        "provider": "postgres",
+        "credentials": {"admin_dsn_file": str(tmp_path)},
+    }
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        result = handle("status", payload)
+        assert result["error_class"] == "unauthorized"
+        assert "not a regular file" in result["diagnostics"][0]
+    assert len(os.listdir("/proc/self/fd")) <= before + 2

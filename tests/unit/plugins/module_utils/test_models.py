@@ -145,3 +145,35 @@ def test_inline_dsn_value_not_echoed() -> None:
 @pytest.mark.parametrize("name", ["Bus_Auth", "bus-auth", "bus.auth", "x" * 63])
 def test_identifier_kept_exactly(name: str) -> None:
     assert validate_identifier("database", name) == name
+
+
+def test_request_size_bounded() -> None:
+    payload = {
+        **BASE,
+        "databases": [f"d{i}" for i in range(1000)],
+        "roles": [f"r{i}" for i in range(5)],
+        "schemas": [f"s{i}" for i in range(5)],
+    }
+    with pytest.raises(BadRequest) as raised:
+        parse_request("plan", payload)
+    assert "maximum is 20000" in " ".join(raised.value.all_diagnostics())
+
+
+@pytest.mark.parametrize(
+    "reference", ["secret://deployment/..", "secret://deployment/.", "secret://x/y"]
+)
+def test_bad_secret_reference(reference: str) -> None:
+    payload = {
+        **BASE,
+        "databases": ["a"],
+        "credentials": {"admin_dsn_secret": reference},
+    }
+    with pytest.raises(BadRequest):
+        parse_request("plan", payload)
+
+
+def test_control_character_in_path() -> None:
+    payload = {**BASE, "databases": ["a"], "credentials": {"admin_dsn_file": "/a\x00b"}}
+    with pytest.raises(BadRequest) as raised:
+        parse_request("plan", payload)
+    assert "control character" in " ".join(raised.value.all_diagnostics())

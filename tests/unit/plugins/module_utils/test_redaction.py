@@ -36,3 +36,8 @@ def test_identity_fields_kept() -> None:
     )
     assert scrubbed["provider"] == "postgres"
     assert scrubbed["diagnostics"] == [f"password for {MASK} rejected"]
+
+
+def test_url_with_collapsed_slashes_masked() -> None:
+    text = Redactor().text("file /w/postgresql:/postgres:PW1234@127.0.0.1/db not found")
+    assert "PW1234" not in text
