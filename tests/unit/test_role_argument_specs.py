@@ -1,7 +1,9 @@
-"""Keep roles/bootstrap/defaults/main.yml and meta/argument_specs.yml in step.
+"""Keep the bootstrap role's defaults, argument specs and name rules in step.
 
 Ansible validates role variables against the spec but never reads the spec's
-defaults, so the two files can drift apart without any run failing.
+defaults, so the two files can drift apart without any run failing. The
+preflight phase repeats the core's name rules in Jinja, with the constants in
+vars/main.yml, so that it can name the role variable to fix.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from busdk_database import models
 
 ROLE_DIR = Path(__file__).resolve().parents[2] / "roles" / "bootstrap"
 MISSING = object()
@@ -24,6 +28,11 @@ def load_yaml(path: Path) -> Any:
 @pytest.fixture(scope="module")
 def defaults() -> dict[str, Any]:
     return load_yaml(ROLE_DIR / "defaults" / "main.yml")
+
+
+@pytest.fixture(scope="module")
+def role_vars() -> dict[str, Any]:
+    return load_yaml(ROLE_DIR / "vars" / "main.yml")
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +101,27 @@ def test_options_use_role_prefix(options):
 def test_options_have_descriptions(options):
     for name, spec in options.items():
         assert spec.get("description"), f"{name} has no description"
+
+
+def test_name_limits_match_core(role_vars):
+    assert role_vars["bootstrap__max_identifier_bytes"] == models.MAX_IDENTIFIER_BYTES
+    assert (
+        role_vars["bootstrap__control_character_pattern"]
+        == models.CONTROL_CHARACTERS.pattern
+    )
+
+
+def test_reserved_names_match_core(role_vars):
+    assert set(role_vars["bootstrap__reserved_role_names"]) == set(
+        models.RESERVED_ROLE_NAMES
+    )
+    assert set(role_vars["bootstrap__reserved_database_names"]) == set(
+        models.RESERVED_DATABASE_NAMES
+    )
+
+
+def test_secret_reference_matches_core(role_vars):
+    assert (
+        role_vars["bootstrap__secret_reference_pattern"]
+        == models.SECRET_REFERENCE.pattern
+    )
