@@ -11,7 +11,7 @@ import pytest
 from devtools.collection_tree import REPO_ROOT
 from tests.support.playbook import ansible_environment
 
-MODULES = ("apply", "plan", "status", "verify")
+MODULES = ("apply", "plan", "status", "verify", "env_file")
 BIN = Path(sys.executable).parent
 
 
