@@ -7,7 +7,11 @@ Routes:
 - ``GET /api/v1/events/stream`` streams events as NDJSON (scope events:listen).
 - ``GET /api/v1/_local/streams`` lists open streams, and
   ``POST /api/v1/_local/drop-streams`` closes them all. These two are test
-  affordances of the stand-in and accept a valid token with any scope.
+  affordances of the stand-in and need only a valid token, with any scopes
+  or none, even in strict mode.
+
+Request-controlled values in log lines (token subjects, event and correlation
+ids, error messages) are quoted or escaped, so they cannot add log lines.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..envelope import log_value
 from .auth import (
     DEFAULT_AUDIENCE,
     AuthError,
@@ -35,8 +40,11 @@ from .auth import (
 )
 from .broker import (
     DEFAULT_BACKLOG_LIMIT,
+    DEFAULT_BACKLOG_MAX_BYTES,
     DEFAULT_HISTORY_LIMIT,
+    DEFAULT_HISTORY_MAX_BYTES,
     DEFAULT_QUEUE_LIMIT,
+    DEFAULT_QUEUE_MAX_BYTES,
     Broker,
 )
 from .events import (
@@ -84,7 +92,7 @@ def reject(
         request.url.path,
         status_code,
         error,
-        message,
+        log_value(message),
     )
     return error_response(status_code, error, message, headers=headers)
 
@@ -131,12 +139,12 @@ class EventsApi:
         logger.debug(
             "published %s id=%s correlationId=%s identity=%s",
             event.name,
-            event.envelope["id"],
-            event.envelope["correlationId"],
-            claims.subject,
+            log_value(event.event_id),
+            log_value(event.correlation_id),
+            log_value(claims.subject),
         )
         return JSONResponse(
-            {"accepted": True, "id": event.envelope["id"], "name": event.name},
+            {"accepted": True, "id": event.event_id, "name": event.name},
             status_code=202,
         )
 
@@ -190,7 +198,7 @@ class EventsApi:
                 delivery,
                 subscription.group,
                 subscription.consumer,
-                claims.subject,
+                log_value(claims.subject),
                 len(replayed),
             )
         return EventStreamResponse(self.broker, replayed, subscription)
@@ -211,7 +219,9 @@ class EventsApi:
             return _unauthorized(request, exc)
         closed = self.broker.close_all()
         logger.info(
-            "closing %d open streams at the request of %s", closed, claims.subject
+            "closing %d open streams at the request of %s",
+            closed,
+            log_value(claims.subject),
         )
         return JSONResponse({"closed": closed})
 
@@ -281,16 +291,22 @@ def create_app(
     history_limit: int = DEFAULT_HISTORY_LIMIT,
     backlog_limit: int = DEFAULT_BACKLOG_LIMIT,
     queue_limit: int = DEFAULT_QUEUE_LIMIT,
+    history_max_bytes: int = DEFAULT_HISTORY_MAX_BYTES,
+    backlog_max_bytes: int = DEFAULT_BACKLOG_MAX_BYTES,
+    queue_max_bytes: int = DEFAULT_QUEUE_MAX_BYTES,
 ) -> Starlette:
     """Build one stand-in application with its own in-memory broker.
 
-    ``secret`` signs and verifies HS256 tokens. ``strict`` makes only the
-    ``database:*`` scopes count for ``bus.database.*`` events.
-    ``max_body_bytes`` limits a publish body. ``history_limit`` is the number
-    of events kept for replay, ``backlog_limit`` the number kept per unicast
-    group while it has no consumer, and ``queue_limit`` the number queued for
-    one stream. The ``EventsApi`` is at ``app.state.events``.
-    Raises ValueError for a short secret or a limit below 1.
+    ``secret`` signs and verifies HS256 tokens. ``strict`` applies the
+    stricter ``database:*`` scope rules of ``auth.accepted_scopes`` to
+    ``bus.database.*`` events. ``max_body_bytes`` limits a publish body.
+    ``history_limit`` and ``history_max_bytes`` bound the events kept for
+    replay, ``backlog_limit`` the events kept per unicast group while it has
+    no consumer and ``backlog_max_bytes`` those of all groups together, and
+    ``queue_limit`` and ``queue_max_bytes`` the events queued for one stream.
+    Byte limits count the encoded NDJSON lines. The ``EventsApi`` is at
+    ``app.state.events``. Raises ValueError for a short secret or a limit
+    below 1.
     """
     validate_secret(secret)
     limits = {
@@ -298,6 +314,9 @@ def create_app(
         "history_limit": history_limit,
         "backlog_limit": backlog_limit,
         "queue_limit": queue_limit,
+        "history_max_bytes": history_max_bytes,
+        "backlog_max_bytes": backlog_max_bytes,
+        "queue_max_bytes": queue_max_bytes,
     }
     for key, value in limits.items():
         if value < 1:
@@ -307,6 +326,9 @@ def create_app(
         history_limit=history_limit,
         backlog_limit=backlog_limit,
         queue_limit=queue_limit,
+        history_max_bytes=history_max_bytes,
+        backlog_max_bytes=backlog_max_bytes,
+        queue_max_bytes=queue_max_bytes,
     )
     api = EventsApi(secret, audience, strict, max_body_bytes, broker)
     routes = [

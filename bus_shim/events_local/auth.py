@@ -1,8 +1,28 @@
 """Bearer tokens and scope rules of the local Bus Events API stand-in.
 
-Tokens are HS256 JWTs with the claims ``sub``, ``aud``, ``exp``, ``iat`` and
-``scope`` (one space-separated string). Names under ``bus.database.`` are a
-protected namespace with their own ``database:*`` scopes.
+Tokens are HS256 JWTs with the claims ``sub`` (a non-empty string), ``aud``,
+``exp`` and ``iat`` (JSON numbers, as RFC 7519 section 2 defines NumericDate)
+and ``scope``, either one space-separated string or a JSON list of strings.
+
+Scope model. ``events:send`` publishes and ``events:listen`` streams any
+event; ``events:write`` and ``events:read`` are their aliases. Names under
+``bus.database.`` are a protected namespace with two more scopes:
+``database:admin`` allows everything there, and ``database:read`` allows the
+read-only ``status`` and ``verify`` events. By default the generic scopes
+count in that namespace too. With ``strict`` they do not, and the database
+scopes follow the roles of requester and worker:
+
+- publishing ``bus.database.<op>.request``: database:admin, or database:read
+  for status and verify;
+- streaming ``bus.database.<op>.request``: database:admin only, because only
+  the worker consumes requests;
+- publishing ``bus.database.<op>.response``: database:admin only, because
+  only the worker publishes responses;
+- streaming ``bus.database.<op>.response``: database:admin, or database:read
+  for status and verify;
+- any other name in the namespace: database:admin.
+
+The test endpoints under ``/api/v1/_local/`` need only a valid token.
 """
 
 from __future__ import annotations
@@ -14,6 +34,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import jwt
+
+from ..envelope import log_value
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +55,9 @@ DATABASE_NAMESPACE = ("bus", "database")
 # Segments after bus.database. that only read state. Every other event in the
 # namespace, including plan and apply, requires database:admin.
 DATABASE_READ_ACTIONS = frozenset({"status", "verify"})
+# In strict mode, only the worker (database:admin) may do these in the
+# namespace: consume requests and publish responses.
+WORKER_ONLY = frozenset({("request", "stream"), ("response", "publish")})
 
 Action = Literal["publish", "stream"]
 
@@ -126,10 +151,27 @@ def verify_token(token: str, secret: str, audience: str) -> TokenClaims:
     except jwt.InvalidTokenError as exc:
         raise AuthError(f"invalid token: {exc}") from exc
 
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject.strip():
+        raise AuthError("invalid token: the sub claim must be a non-empty string")
+    for name in ("exp", "iat"):
+        # PyJWT (2.15) also accepts numeric strings here.
+        if isinstance(claims[name], bool) or not isinstance(claims[name], int | float):
+            raise AuthError(f"invalid token: the {name} claim must be a number")
+    return TokenClaims(subject=subject, scopes=expand_scopes(_scope_list(claims)))
+
+
+def _scope_list(claims: dict[str, object]) -> list[str]:
+    """Return the scopes of the ``scope`` claim, or raise AuthError."""
     scope = claims.get("scope", "")
-    if not isinstance(scope, str):
-        raise AuthError("invalid token: the scope claim must be a string")
-    return TokenClaims(subject=claims["sub"], scopes=expand_scopes(scope.split()))
+    if isinstance(scope, str):
+        return scope.split()
+    if isinstance(scope, list) and all(isinstance(item, str) for item in scope):
+        return [item for item in scope if item]
+    raise AuthError(
+        "invalid token: the scope claim must be a space-separated string or a "
+        "list of strings"
+    )
 
 
 def expand_scopes(scopes: Iterable[str]) -> frozenset[str]:
@@ -145,7 +187,9 @@ def accepted_scopes(name: str, action: Action, *, strict: bool) -> tuple[str, ..
     Outside ``bus.database.`` the generic scope (events:send to publish,
     events:listen to stream) is required. Inside it, database:admin covers every
     event and database:read also covers status and verify events. The generic
-    scope counts there too unless ``strict`` is set.
+    scope counts there too unless ``strict`` is set, and ``strict`` keeps
+    consuming requests and publishing responses to database:admin (see the
+    module docstring).
     """
     generic = SCOPE_SEND if action == "publish" else SCOPE_LISTEN
     segments = name.split(".")
@@ -155,7 +199,11 @@ def accepted_scopes(name: str, action: Action, *, strict: bool) -> tuple[str, ..
     database: tuple[str, ...] = (SCOPE_DATABASE_ADMIN,)
     if len(segments) > 2 and segments[2] in DATABASE_READ_ACTIONS:
         database = (SCOPE_DATABASE_READ, SCOPE_DATABASE_ADMIN)
-    return database if strict else (generic, *database)
+    if not strict:
+        return (generic, *database)
+    if (segments[-1], action) in WORKER_ONLY:
+        return (SCOPE_DATABASE_ADMIN,)
+    return database
 
 
 def require_scope(
@@ -167,5 +215,5 @@ def require_scope(
         verb = "publishing" if action == "publish" else "streaming"
         raise ScopeError(
             f"{verb} {name!r} requires scope {' or '.join(needed)}, and the "
-            f"token of {claims.subject!r} has none of them"
+            f"token of {log_value(claims.subject)} has none of them"
         )

@@ -3,7 +3,19 @@
 Every open stream owns one Subscription with an asyncio queue. Broadcast
 streams of a name each get every event. Unicast streams join a consumer group,
 and each event goes to one consumer of every group subscribed to its name.
-All state belongs to one Broker and lives on the event loop thread.
+
+Unicast events published before any group ever subscribed to their name are
+not lost: the first group that subscribes to the name gets the events of that
+name still in the history, as if it had been there. This covers a worker that
+reconnects after the stand-in restarted and a request was published meanwhile.
+Later groups only get events published after they first subscribed.
+
+Memory is bounded by count and by bytes of encoded event lines: the history
+by ``history_limit`` and ``history_max_bytes``, each group backlog by
+``backlog_limit`` and all backlogs together by ``backlog_max_bytes``, and each
+stream's queue by ``queue_limit`` and ``queue_max_bytes``. The oldest events
+are evicted first. All state belongs to one Broker and lives on the event loop
+thread.
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..envelope import log_value
 from .events import StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -22,6 +35,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_HISTORY_LIMIT = 10_000
 DEFAULT_BACKLOG_LIMIT = 10_000
 DEFAULT_QUEUE_LIMIT = 10_000
+DEFAULT_HISTORY_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_BACKLOG_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_QUEUE_MAX_BYTES = 16 * 1024 * 1024
 # Log the first dropped event and then every Nth, so a stuck group cannot
 # flood the log.
 DROP_LOG_INTERVAL = 1_000
@@ -39,6 +55,7 @@ class Subscription:
         consumer: str | None,
         identity_id: str,
         queue_limit: int,
+        queue_max_bytes: int = DEFAULT_QUEUE_MAX_BYTES,
     ) -> None:
         self.stream_id = stream_id
         self.name = name
@@ -47,17 +64,25 @@ class Subscription:
         self.consumer = consumer
         self.identity_id = identity_id
         self.queue_limit = queue_limit
+        self.queue_max_bytes = queue_max_bytes
         self.closed = False
+        self.queued_bytes = 0
         # None marks the end of the stream. The queue itself is unbounded so
-        # that the marker always fits, and offer() enforces queue_limit.
+        # that the marker always fits, and offer() enforces the limits.
         self._queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
         self._unsent: list[StoredEvent] = []
 
     def offer(self, event: StoredEvent) -> bool:
-        """Queue ``event`` and return True, or return False if closed or full."""
+        """Queue ``event`` and return True, or return False if closed or full.
+
+        An empty queue takes any one event, however large.
+        """
         if self.closed or self._queue.qsize() >= self.queue_limit:
             return False
+        if self.queued_bytes and self.queued_bytes + event.size > self.queue_max_bytes:
+            return False
         self._queue.put_nowait(event)
+        self.queued_bytes += event.size
         return True
 
     def close(self) -> None:
@@ -71,7 +96,10 @@ class Subscription:
         if self.closed:
             return None
         event = await self._queue.get()
-        if event is not None and self.closed:
+        if event is None:
+            return None
+        self.queued_bytes -= event.size
+        if self.closed:
             # close() ran while this task was waking up, so the event was never
             # written and must go back to the group.
             self._unsent.append(event)
@@ -86,7 +114,13 @@ class Subscription:
             event = self._queue.get_nowait()
             if event is not None:
                 events.append(event)
+        self.queued_bytes = 0
         return events
+
+    @property
+    def queued_events(self) -> int:
+        """The number of events queued and not yet written."""
+        return self._queue.qsize()
 
     def describe(self) -> dict[str, object]:
         """Return a JSON-ready summary of the stream for the control endpoint."""
@@ -97,8 +131,17 @@ class Subscription:
             "group": self.group,
             "consumer": self.consumer,
             "identity_id": self.identity_id,
-            "queued": self._queue.qsize(),
+            "queued": self.queued_events,
         }
+
+
+@dataclass
+class BacklogBudget:
+    """Bytes held by all group backlogs of one broker, and their maximum."""
+
+    max_bytes: int
+    used: int = 0
+    dropped: int = 0
 
 
 @dataclass
@@ -108,6 +151,7 @@ class ConsumerGroup:
     name: str
     group: str
     backlog_limit: int
+    budget: BacklogBudget
     consumers: list[Subscription] = field(default_factory=list)
     backlog: deque[StoredEvent] = field(default_factory=deque)
     next_index: int = 0
@@ -121,7 +165,9 @@ class ConsumerGroup:
             if self.consumers[index].offer(event):
                 self.next_index = (index + 1) % count
                 return
-        self._append_backlog(event)
+        self.backlog.append(event)
+        self.budget.used += event.size
+        self._trim_backlog()
 
     def requeue(self, events: Iterable[StoredEvent]) -> None:
         """Dispatch again events that a departed consumer never wrote."""
@@ -130,6 +176,7 @@ class ConsumerGroup:
             # Put them ahead of newer backlog so that the next consumer
             # receives them in the original order.
             self.backlog.extendleft(reversed(pending))
+            self.budget.used += sum(event.size for event in pending)
             self._trim_backlog()
             return
         for event in pending:
@@ -140,7 +187,7 @@ class ConsumerGroup:
         self.consumers.append(consumer)
         moved = 0
         while self.backlog and consumer.offer(self.backlog[0]):
-            self.backlog.popleft()
+            self.budget.used -= self.backlog.popleft().size
             moved += 1
         return moved
 
@@ -157,13 +204,15 @@ class ConsumerGroup:
         else:
             self.next_index = 0
 
-    def _append_backlog(self, event: StoredEvent) -> None:
-        self.backlog.append(event)
-        self._trim_backlog()
+    def drop_oldest(self) -> StoredEvent:
+        """Remove and return the first backlog event, which the caller logs."""
+        dropped = self.backlog.popleft()
+        self.budget.used -= dropped.size
+        return dropped
 
     def _trim_backlog(self) -> None:
         while len(self.backlog) > self.backlog_limit:
-            dropped = self.backlog.popleft()
+            dropped = self.drop_oldest()
             self.dropped += 1
             if self.dropped % DROP_LOG_INTERVAL == 1:
                 logger.warning(
@@ -173,7 +222,7 @@ class ConsumerGroup:
                     self.group,
                     self.name,
                     self.backlog_limit,
-                    dropped.envelope["id"],
+                    log_value(dropped.event_id),
                     self.dropped,
                 )
 
@@ -187,10 +236,18 @@ class Broker:
         history_limit: int = DEFAULT_HISTORY_LIMIT,
         backlog_limit: int = DEFAULT_BACKLOG_LIMIT,
         queue_limit: int = DEFAULT_QUEUE_LIMIT,
+        history_max_bytes: int = DEFAULT_HISTORY_MAX_BYTES,
+        backlog_max_bytes: int = DEFAULT_BACKLOG_MAX_BYTES,
+        queue_max_bytes: int = DEFAULT_QUEUE_MAX_BYTES,
     ) -> None:
-        self.history: deque[StoredEvent] = deque(maxlen=history_limit)
+        self.history: deque[StoredEvent] = deque()
+        self.history_bytes = 0
+        self.history_limit = history_limit
+        self.history_max_bytes = history_max_bytes
         self.backlog_limit = backlog_limit
+        self.backlog_budget = BacklogBudget(backlog_max_bytes)
         self.queue_limit = queue_limit
+        self.queue_max_bytes = queue_max_bytes
         self._listeners: dict[str, dict[int, Subscription]] = {}
         # Groups stay after their last consumer leaves, so that events
         # published meanwhile wait in the backlog for the next consumer.
@@ -200,19 +257,57 @@ class Broker:
 
     def publish(self, event: StoredEvent) -> None:
         """Store ``event`` in the history and deliver it to current streams."""
-        self.history.append(event)
+        self._append_history(event)
         for listener in list(self._listeners.get(event.name, {}).values()):
             if not listener.offer(event) and not listener.closed:
                 logger.warning(
-                    "closing broadcast stream %d for %s: %d events are queued "
-                    "and not read",
+                    "closing broadcast stream %d for %s: %d events (%d bytes) are "
+                    "queued and not read",
                     listener.stream_id,
                     event.name,
-                    listener.queue_limit,
+                    listener.queued_events,
+                    listener.queued_bytes,
                 )
                 listener.close()
         for group in self._groups.get(event.name, {}).values():
             group.dispatch(event)
+        self._enforce_backlog_budget()
+
+    def _append_history(self, event: StoredEvent) -> None:
+        self.history.append(event)
+        self.history_bytes += event.size
+        while self.history and (
+            len(self.history) > self.history_limit
+            or self.history_bytes > self.history_max_bytes
+        ):
+            self.history_bytes -= self.history.popleft().size
+
+    def _enforce_backlog_budget(self) -> None:
+        """Drop the oldest backlog events of any group until all fit the budget."""
+        budget = self.backlog_budget
+        while budget.used > budget.max_bytes:
+            groups = [
+                group
+                for by_group in self._groups.values()
+                for group in by_group.values()
+                if group.backlog
+            ]
+            if not groups:
+                return
+            oldest = min(groups, key=lambda group: group.backlog[0].seq)
+            dropped = oldest.drop_oldest()
+            budget.dropped += 1
+            if budget.dropped % DROP_LOG_INTERVAL == 1:
+                logger.warning(
+                    "backlogs hold more than %d bytes, so the oldest event %s of "
+                    "group %s for %s was dropped (%d dropped so far); start a "
+                    "consumer for the group",
+                    budget.max_bytes,
+                    log_value(dropped.event_id),
+                    oldest.group,
+                    oldest.name,
+                    budget.dropped,
+                )
 
     def replay(self, name: str) -> list[StoredEvent]:
         """Return the stored events named ``name``, oldest first."""
@@ -230,7 +325,8 @@ class Broker:
         """Open a stream subscription for ``name``.
 
         A unicast subscription joins ``group`` (created on first use) and
-        receives the group's backlog at once.
+        receives the group's backlog at once. The first group of a name
+        starts with the events of that name in the history.
         """
         stream_id = next(self._stream_ids)
         unicast = delivery == "unicast"
@@ -242,15 +338,21 @@ class Broker:
             consumer if unicast else None,
             identity_id,
             self.queue_limit,
+            self.queue_max_bytes,
         )
         self._streams[stream_id] = subscription
         if not unicast:
             self._listeners.setdefault(name, {})[stream_id] = subscription
             return subscription
 
+        first_group = name not in self._groups
         groups = self._groups.setdefault(name, {})
         if group not in groups:
-            groups[group] = ConsumerGroup(name, group, self.backlog_limit)
+            groups[group] = ConsumerGroup(
+                name, group, self.backlog_limit, self.backlog_budget
+            )
+            if first_group:
+                self._seed_from_history(groups[group])
         moved = groups[group].attach(subscription)
         if moved:
             logger.info(
@@ -261,6 +363,21 @@ class Broker:
                 consumer,
             )
         return subscription
+
+    def _seed_from_history(self, group: ConsumerGroup) -> None:
+        """Backlog the events published before any group subscribed to the name."""
+        waiting = self.replay(group.name)
+        if not waiting:
+            return
+        logger.info(
+            "group %s is the first for %s, so it gets the %d events of that name "
+            "published before",
+            group.group,
+            group.name,
+            len(waiting),
+        )
+        group.requeue(waiting)
+        self._enforce_backlog_budget()
 
     def unsubscribe(self, subscription: Subscription) -> int:
         """Remove a finished stream and return how many unwritten events requeued."""
@@ -273,6 +390,7 @@ class Broker:
         unsent = subscription.drain()
         group.detach(subscription)
         group.requeue(unsent)
+        self._enforce_backlog_budget()
         return len(unsent)
 
     def close_all(self) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .auth import DEFAULT_AUDIENCE, MIN_SECRET_BYTES, mint_token, validate_secret
+from .broker import DEFAULT_BACKLOG_MAX_BYTES, DEFAULT_HISTORY_MAX_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,15 @@ EXIT_USAGE = 2
 DESCRIPTION = (
     "Local development stand-in for the Bus Events API: an in-memory event "
     "broker for demos and tests. It is not the production Bus Events server."
+)
+SCOPES_EPILOG = (
+    "Scopes: events:send publishes and events:listen streams any event "
+    "(aliases events:write and events:read). For bus.database.* events, "
+    "database:admin allows everything and database:read allows status and "
+    "verify events; the generic scopes count there too unless --strict is "
+    "given. With --strict, streaming bus.database.*.request and publishing "
+    "bus.database.*.response need database:admin. The test endpoints under "
+    "/api/v1/_local/ need only a valid token."
 )
 
 
@@ -59,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the development stand-in server",
         description=DESCRIPTION,
+        epilog=SCOPES_EPILOG,
     )
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)"
@@ -72,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--strict",
         action="store_true",
-        help="accept only database:* scopes for bus.database.* events",
+        help="accept only database:* scopes for bus.database.* events, and "
+        "database:admin only for consuming requests and publishing responses",
     )
     serve.add_argument("--audience", default=DEFAULT_AUDIENCE, help=audience_help)
     serve.add_argument(
@@ -80,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=1024 * 1024,
         help="maximum publish body size in bytes (default: 1048576)",
+    )
+    serve.add_argument(
+        "--history-max-bytes",
+        type=_positive_int,
+        default=DEFAULT_HISTORY_MAX_BYTES,
+        help="bytes of events kept for replay, oldest evicted first "
+        f"(default: {DEFAULT_HISTORY_MAX_BYTES})",
+    )
+    serve.add_argument(
+        "--backlog-max-bytes",
+        type=_positive_int,
+        default=DEFAULT_BACKLOG_MAX_BYTES,
+        help="bytes of events kept for all unicast groups without a consumer, "
+        f"oldest evicted first (default: {DEFAULT_BACKLOG_MAX_BYTES})",
     )
     serve.add_argument("--secret-file", type=Path, help=secret_help)
     serve.add_argument(
@@ -154,6 +180,8 @@ def _serve(args: argparse.Namespace) -> int:
         audience=args.audience,
         strict=args.strict,
         max_body_bytes=args.max_body_bytes,
+        history_max_bytes=args.history_max_bytes,
+        backlog_max_bytes=args.backlog_max_bytes,
     )
     try:
         sock = bind_socket(args.host, args.port)
@@ -161,7 +189,10 @@ def _serve(args: argparse.Namespace) -> int:
         logger.error("cannot listen on %s port %d: %s", args.host, args.port, exc)
         return 1
     if args.strict:
-        logger.info("strict mode: bus.database.* events need database:* scopes")
+        logger.info(
+            "strict mode: bus.database.* events need database:* scopes, and "
+            "consuming requests and publishing responses need database:admin"
+        )
     serve(app, sock, log_level=args.log_level)
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -17,6 +18,12 @@ DELIVERY_MODES = ("broadcast", "unicast")
 PUBLISH_FIELDS = frozenset(
     {"name", "payload", "correlationId", "correlation_id", "delivery", "id"}
 )
+# Maximum nesting of objects and arrays in a publish body, the body itself
+# counting as level 1. Deeper JSON is rejected before Python's recursive
+# decoder and encoder reach their recursion limit.
+MAX_JSON_DEPTH = 64
+# Publish order of the events of this process, for oldest-first eviction.
+_SEQUENCE = itertools.count(1)
 
 
 class BadRequest(ValueError):
@@ -25,11 +32,28 @@ class BadRequest(ValueError):
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """A published event with its envelope encoded once as one NDJSON line."""
+    """A published event, kept only as its encoded NDJSON line and its ids.
+
+    ``seq`` is the publish order. ``size`` is the length of ``line``, which
+    is what the byte limits of the broker count.
+    """
 
     name: str
-    envelope: dict[str, Any]
+    event_id: str
+    correlation_id: str | None
     line: bytes
+    seq: int
+
+    @property
+    def size(self) -> int:
+        """The length of the NDJSON line in bytes."""
+        return len(self.line)
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        """The envelope decoded from the line."""
+        envelope: dict[str, Any] = json.loads(self.line)
+        return envelope
 
 
 def validate_event_name(value: object, field: str = "name") -> str:
@@ -55,21 +79,51 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Decode a request body that must be one JSON object.
 
     Raises BadRequest for invalid UTF-8 or JSON, for NaN and Infinity (which
-    are not JSON and would make the stream unreadable), and for non-objects.
+    are not JSON and would make the stream unreadable), for non-objects and
+    for nesting deeper than MAX_JSON_DEPTH.
     """
 
     def reject_constant(constant: str) -> None:
         raise BadRequest(f"invalid JSON: {constant} is not a JSON value")
 
+    too_deep = BadRequest(
+        f"invalid JSON body: it is nested more than {MAX_JSON_DEPTH} levels deep"
+    )
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
     except UnicodeDecodeError as exc:
         raise BadRequest(f"the body is not valid UTF-8: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise BadRequest(f"invalid JSON body: {exc}") from exc
+    except RecursionError:
+        raise too_deep from None
     if not isinstance(body, dict):
         raise BadRequest(f"the body must be a JSON object, not {type(body).__name__}")
+    if _nesting_depth(body) > MAX_JSON_DEPTH:
+        raise too_deep
     return body
+
+
+def _nesting_depth(value: Any) -> int:
+    """Return how deeply objects and arrays nest in ``value``, without recursion.
+
+    Stops counting once the depth exceeds MAX_JSON_DEPTH.
+    """
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _optional_id(body: dict[str, Any], field: str) -> str | None:
@@ -130,7 +184,13 @@ def build_event(body: dict[str, Any], identity_id: str) -> StoredEvent:
         "identity_id": identity_id,
         "time": format_time(datetime.now(UTC)),
     }
-    return StoredEvent(name=name, envelope=envelope, line=encode_line(envelope))
+    return StoredEvent(
+        name=name,
+        event_id=event_id,
+        correlation_id=correlation_id,
+        line=encode_line(envelope),
+        seq=next(_SEQUENCE),
+    )
 
 
 def format_time(moment: datetime) -> str:

@@ -254,6 +254,14 @@ BAD_PUBLISH_BODIES = [
         b'{"name": "a.b", "correlationId": "x", "correlation_id": "y"}',
     ),
     ("empty id", b'{"name": "a.b", "id": ""}'),
+    (
+        "nested 1000 levels",
+        b'{"name": "a.b", "payload": {"x": ' + b"[" * 1000 + b"]" * 1000 + b"}}",
+    ),
+    (
+        "nested 66 levels",
+        b'{"name": "a.b", "payload": {"x": ' + b"[" * 64 + b"]" * 64 + b"}}",
+    ),
 ]
 
 
@@ -362,8 +370,20 @@ def invalid_authorizations(server: LocalEventsServer) -> dict[str, str | None]:
             server.secret,
             algorithm="HS256",
         ),
-        "scope not string": "Bearer "
-        + jwt.encode({**claims, "scope": ["events:send"]}, server.secret, "HS256"),
+        "scope list of numbers": "Bearer "
+        + jwt.encode({**claims, "scope": [1, 2]}, server.secret, "HS256"),
+        "scope number": "Bearer "
+        + jwt.encode({**claims, "scope": 7}, server.secret, "HS256"),
+        "empty sub": "Bearer "
+        + jwt.encode({**claims, "sub": "", "scope": ALL_SCOPES}, server.secret),
+        "blank sub": "Bearer "
+        + jwt.encode({**claims, "sub": "  ", "scope": ALL_SCOPES}, server.secret),
+        "exp string": "Bearer "
+        + jwt.encode(
+            {**claims, "exp": str(now + 60), "scope": ALL_SCOPES}, server.secret
+        ),
+        "iat string": "Bearer "
+        + jwt.encode({**claims, "iat": str(now), "scope": ALL_SCOPES}, server.secret),
     }
 
 
@@ -385,6 +405,49 @@ def test_invalid_tokens_get_401(
             assert response.status_code == 401, where
             assert response.json()["error"] == "invalid_auth", where
             assert response.headers["www-authenticate"] == "Bearer", where
+
+
+def test_scope_claim_as_list(
+    server: LocalEventsServer, client: LocalEventsClient
+) -> None:
+    now = int(time.time())
+    claims = {"sub": "lister", "aud": DEFAULT_AUDIENCE, "iat": now, "exp": now + 60}
+    token = jwt.encode(
+        {**claims, "scope": ["events:send", "events:listen"]}, server.secret
+    )
+    name = unique_name()
+
+    with client.stream(name, token=token) as stream:
+        published = client.publish(name, token=token)
+
+        assert published.status_code == 202
+        assert stream.next_envelope()["identity_id"] == "lister"
+
+
+def test_numeric_date_may_be_float(
+    server: LocalEventsServer, client: LocalEventsClient
+) -> None:
+    now = time.time()
+    claims = {"sub": "x", "aud": DEFAULT_AUDIENCE, "iat": now, "exp": now + 60.5}
+    token = jwt.encode({**claims, "scope": ALL_SCOPES}, server.secret)
+
+    assert client.publish(unique_name(), token=token).status_code == 202
+
+
+def test_log_escapes_token_subject(
+    server: LocalEventsServer, client: LocalEventsClient
+) -> None:
+    token = server.token(ALL_SCOPES, sub="tester\nINFO forged: stream 9 opened")
+    name = unique_name()
+
+    with client.stream(name, token=token):
+        client.wait_for_streams(name, 1)
+        client.publish(name, token=token, correlationId="c\nINFO forged: published")
+    client.wait_for_streams(name, 0)
+
+    lines = server.log_text().splitlines()
+    assert not [line for line in lines if line.startswith("INFO forged")]
+    assert 'identity="tester\\nINFO forged: stream 9 opened"' in server.log_text()
 
 
 def test_expired_token_message(
@@ -484,6 +547,140 @@ def test_strict_mode_database_scopes(strict_server: LocalEventsServer) -> None:
     assert reader_verify.status_code == 202
     assert generic_other.status_code == 202
     assert admin_stream.status_code == 200
+
+
+def test_strict_mode_worker_only_actions(strict_server: LocalEventsServer) -> None:
+    admin = strict_server.token("database:admin")
+    reader = strict_server.token("database:read")
+    generic = strict_server.token(ALL_SCOPES)
+    status_request = "bus.database.status.request"
+    status_response = "bus.database.status.response"
+
+    def stream(token: str, name: str, **params: str) -> int:
+        response = client.http.get(
+            "/api/v1/events/stream",
+            params={"name": name, "follow": "false", **params},
+            headers=client.headers(token),
+        )
+        return response.status_code
+
+    with LocalEventsClient(strict_server.base_url, reader) as client:
+        reader_publishes_response = client.publish(status_response)
+        generic_publishes_response = client.publish(status_response, token=generic)
+        admin_publishes_response = client.publish(status_response, token=admin)
+        reader_publishes_request = client.publish(status_request)
+        unicast = {"delivery": "unicast", "group": "bus-integration-database"}
+        reader_joins_group = stream(reader, status_request, **unicast)
+        reader_reads_requests = stream(reader, status_request)
+        admin_joins_group = stream(admin, status_request, **unicast)
+        reader_reads_responses = stream(reader, status_response)
+
+    assert reader_publishes_response.status_code == 403
+    assert "database:admin" in reader_publishes_response.json()["message"]
+    assert "database:read" not in reader_publishes_response.json()["message"]
+    assert generic_publishes_response.status_code == 403
+    assert admin_publishes_response.status_code == 202
+    assert reader_publishes_request.status_code == 202
+    assert reader_joins_group == 403
+    assert reader_reads_requests == 403
+    assert admin_joins_group == 200
+    assert reader_reads_responses == 200
+
+
+def test_events_before_first_group_delivered(client: LocalEventsClient) -> None:
+    name = unique_name()
+    ids = [client.publish(name, payload={"n": n}).json()["id"] for n in range(3)]
+
+    with client.stream(name, delivery="unicast", group="late") as first:
+        received = [first.next_envelope()["id"] for _ in range(3)]
+
+    assert received == ids
+
+
+def test_broker_history_only_to_first_group() -> None:
+    name = unique_name()
+
+    async def scenario() -> None:
+        broker = Broker()
+        early = build_event({"name": name}, "tester")
+        broker.publish(early)
+        first = broker.subscribe(name, "unicast", "a", group="one")
+        second = broker.subscribe(name, "unicast", "a", group="two")
+        later = build_event({"name": name}, "tester")
+        broker.publish(later)
+
+        assert [event.event_id for event in first.drain()] == [
+            early.event_id,
+            later.event_id,
+        ]
+        assert [event.event_id for event in second.drain()] == [later.event_id]
+
+    asyncio.run(scenario())
+
+
+def sized_event(name: str, size: int) -> StoredEvent:
+    event = build_event({"name": name, "payload": {"pad": "x" * size}}, "tester")
+    assert size <= event.size < size + 300
+    return event
+
+
+def test_broker_history_bounded_by_bytes() -> None:
+    name = unique_name()
+    broker = Broker(history_max_bytes=10_000)
+    events = [sized_event(name, 1000) for _ in range(30)]
+
+    for event in events:
+        broker.publish(event)
+
+    retained = broker.replay(name)
+    assert broker.history_bytes <= 10_000
+    assert broker.history_bytes == sum(event.size for event in retained)
+    assert 7 <= len(retained) < 10
+    assert retained == events[-len(retained) :]
+
+
+def test_broker_backlogs_share_byte_budget() -> None:
+    name_a, name_b = unique_name(), unique_name()
+
+    async def scenario() -> None:
+        broker = Broker(backlog_max_bytes=10_000)
+        for name in (name_a, name_b):
+            consumer = broker.subscribe(name, "unicast", "a", group="g")
+            broker.unsubscribe(consumer)
+        old = [sized_event(name_a, 1000) for _ in range(6)]
+        new = [sized_event(name_b, 1000) for _ in range(6)]
+        for event in old + new:
+            broker.publish(event)
+
+        assert broker.backlog_budget.used <= 10_000
+        assert broker.backlog_budget.dropped >= 3
+        group_a = broker.subscribe(name_a, "unicast", "a", group="g")
+        group_b = broker.subscribe(name_b, "unicast", "a", group="g")
+        retained_a = [event.event_id for event in group_a.drain()]
+        retained_b = [event.event_id for event in group_b.drain()]
+        # The oldest events go first, so name_b loses none.
+        assert retained_b == [event.event_id for event in new]
+        assert retained_a == [
+            event.event_id for event in old[len(old) - len(retained_a) :]
+        ]
+        assert broker.backlog_budget.used == 0
+
+    asyncio.run(scenario())
+
+
+def test_stream_queue_bounded_by_bytes() -> None:
+    name = unique_name()
+
+    async def scenario() -> None:
+        broker = Broker(queue_max_bytes=5_000)
+        listener = broker.subscribe(name, "broadcast", "a")
+        for _ in range(10):
+            broker.publish(sized_event(name, 1000))
+
+        assert listener.closed
+        assert listener.queued_bytes <= 5_000
+
+    asyncio.run(scenario())
 
 
 def test_drop_streams_closes_streams(client: LocalEventsClient) -> None:
