@@ -61,8 +61,8 @@ def build_parser(program: str, provider: str | None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--format",
         choices=["text", "json"],
-        default="text",
-        help="output of --events: names one per line (text) or capability JSON",
+        help="output of --events: names one per line (text, the default) or "
+        "capability JSON",
     )
     parser.add_argument(
         "--self-test",
@@ -129,8 +129,14 @@ def configure_logging(env: Environment | None = None) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _print(text: str) -> None:
+    """Print ``text`` and flush, so a closed stdout fails inside ``main``."""
+    print(text)
+    sys.stdout.flush()
+
+
 def _print_json(document: dict[str, Any]) -> None:
-    print(json.dumps(document, indent=2))
+    _print(json.dumps(document, indent=2))
 
 
 def _run_operation(
@@ -190,16 +196,31 @@ def _run_command(args: argparse.Namespace, provider: str | None) -> int:
         ) from None
 
 
-def main(program: str, provider: str | None, argv: Sequence[str] | None) -> int:
-    """Run ``program`` with ``argv`` and return the exit status."""
+def _check_combinations(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> None:
+    """Exit with a usage error for options that would be silently ignored."""
+    if args.events and args.self_test:
+        parser.error("give either --events or --self-test, not both")
+    if (args.events or args.self_test) and args.command is not None:
+        option = "--events" if args.events else "--self-test"
+        parser.error(f"{option} takes no command; run {args.command} without it")
+    if args.format is not None and not args.events:
+        parser.error("--format applies only to --events")
+    if args.dry_run and args.command not in ("plan", "apply", "status", "verify"):
+        parser.error("--dry-run applies only to plan, apply, status and verify")
+
+
+def _main(program: str, provider: str | None, argv: Sequence[str] | None) -> int:
     parser = build_parser(program, provider)
     args = parser.parse_args(argv)
+    _check_combinations(parser, args)
 
     if args.events:
         if args.format == "json":
             _print_json(capabilities(provider))
         else:
-            print(events_text(provider))
+            _print(events_text(provider))
         return EXIT_OK
     if args.self_test:
         problems = self_test(provider)
@@ -207,7 +228,7 @@ def main(program: str, provider: str | None, argv: Sequence[str] | None) -> int:
             print(f"FAIL {program} self-test: {problem}", file=sys.stderr)
         if problems:
             return EXIT_FAILED
-        print(f"OK {program} self-test")
+        _print(f"OK {program} self-test")
         return EXIT_OK
     if args.command is None:
         parser.print_usage(sys.stderr)
@@ -216,14 +237,29 @@ def main(program: str, provider: str | None, argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    if args.dry_run and args.command not in ("plan", "apply", "status", "verify"):
-        parser.error(f"--dry-run does not apply to {args.command}")
 
     try:
         return _run_command(args, provider)
     except ConfigError as error:
         print(f"{program}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def main(program: str, provider: str | None, argv: Sequence[str] | None) -> int:
+    """Run ``program`` with ``argv`` and return the exit status.
+
+    A closed stdout, as with ``| head``, ends the program with status 1 and
+    no traceback.
+    """
+    try:
+        return _main(program, provider, argv)
+    except BrokenPipeError:
+        # Point stdout at /dev/null, so the interpreter's final flush of the
+        # unwritten output does not fail again at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_FAILED
 
 
 def database_main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
-from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
-from busdk_database.models import CHECKS, Settings
+from busdk_database.errors import BadRequest
+from busdk_database.models import CHECKS, Settings, build_settings
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +25,24 @@ DEFAULT_PROVIDER = "postgres"
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+# The environment variable behind each Settings field, for error messages.
+SETTINGS_VARIABLES = {
+    "admin_dsn_file": "BUS_POSTGRES_ADMIN_DSN_FILE",
+    "secrets_dir": "BUS_DATABASE_SECRETS_DIR",
+    "dsn_output_dir": "BUS_DATABASE_DSN_OUTPUT_DIR",
+    "dsn_host": "BUS_DATABASE_DSN_HOST",
+    "dsn_port": "BUS_DATABASE_DSN_PORT",
+    "connect_timeout": "BUS_DATABASE_CONNECT_TIMEOUT",
+    "statement_timeout": "BUS_DATABASE_STATEMENT_TIMEOUT",
+    "default_roles": "BUS_DATABASE_SERVICE_ROLE",
+    "allowed_credential_dirs": "BUS_DATABASE_CREDENTIAL_DIRS",
+    "served_deployments": "BUS_DATABASE_SERVED_DEPLOYMENTS",
+    "allow_real_apply": "BUS_DATABASE_ALLOW_APPLY",
+}
+# The field name in a core settings diagnostic such as "Invalid dsn_port 70000:
+# ...", with an optional list index such as "default_roles.0".
+SETTINGS_FIELD = re.compile(r"^(Invalid field|Missing field|Invalid) ([a-z_]+)(\.\d+)?")
+ONE_ITEM_LIST = re.compile(r"^ \[('(?:[^'\\]|\\.)*')\]")
 
 
 class ConfigError(Exception):
@@ -85,27 +105,60 @@ def load_environment(
     """Read ``env_file`` (default ``./.env`` when it exists) under the environment.
 
     Lines may be ``KEY=VALUE`` or ``export KEY=VALUE``. Raises ConfigError when
-    an explicitly named file does not exist or cannot be read.
+    an explicitly named file does not exist, when the file is a directory or
+    cannot be read, and for a line that python-dotenv cannot parse.
     """
     environ = os.environ if environ is None else environ
     explicit = env_file is not None
     path = Path(env_file if env_file is not None else DEFAULT_ENV_FILE)
 
-    if not path.is_file():
+    if path.is_dir():
+        raise ConfigError(
+            f"Invalid env file {path}: it is a directory; give the path of a file"
+        )
+    if not path.exists():
         if explicit:
             raise ConfigError(f"Env file {path} not found")
         return Environment(values=dict(environ))
+    if not path.is_file():
+        raise ConfigError(f"Invalid env file {path}: it is not a regular file")
 
     try:
-        file_values = dotenv_values(path, interpolate=False)
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"Failed to read env file {path}: {error}") from None
-    merged = {key: value for key, value in file_values.items() if value is not None}
+    merged = parse_env_text(path, text)
     merged.update(environ)
     warning = file_mode_warning(path, "Env file")
     return Environment(
         values=merged, env_file=path, warnings=(warning,) if warning else ()
     )
+
+
+def parse_env_text(path: Path, text: str) -> dict[str, str]:
+    """Return the values of an env file, or raise ConfigError for a bad line.
+
+    python-dotenv's ``dotenv_values`` logs and skips a line it cannot parse,
+    which silently drops that key, so the lines are parsed here with its
+    parser and the first bad line is an error. The message names the line
+    but does not show it, because it may contain a secret. A key without
+    ``=`` is ignored, as ``dotenv_values`` does.
+    """
+    values: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        original = binding.original.string
+        if binding.error:
+            # The binding includes the blank lines before it, so its first
+            # line number may be that of a blank line.
+            skipped = original[: len(original) - len(original.lstrip())]
+            line = binding.original.line + skipped.count("\n")
+            raise ConfigError(
+                f"Invalid env file {path} line {line}: expected KEY=VALUE, export "
+                "KEY=VALUE, a # comment or a blank line; check the quotes"
+            )
+        if binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+    return values
 
 
 def parse_bool(env: Environment, key: str, default: bool) -> bool:
@@ -192,9 +245,28 @@ def database_settings(env: Environment, *, for_events: bool) -> Settings:
         options["served_deployments"] = served_deployments(env)
         options["allow_real_apply"] = parse_bool(env, "BUS_DATABASE_ALLOW_APPLY", False)
     try:
-        return Settings(**options)
-    except ValueError as error:
-        raise ConfigError(f"Invalid database settings: {error}") from None
+        return build_settings(**options)
+    except BadRequest as error:
+        problems = "; ".join(settings_problem(line) for line in error.diagnostics)
+        raise ConfigError(problems or error.message) from None
+
+
+def settings_problem(line: str) -> str:
+    """Return a core settings diagnostic with the environment variable name.
+
+    ``Invalid dsn_port 70000: ...`` becomes ``Invalid BUS_DATABASE_DSN_PORT
+    70000: ...``, so the message names the variable to fix.
+    """
+    match = SETTINGS_FIELD.match(line)
+    if match is None or match.group(2) not in SETTINGS_VARIABLES:
+        return line
+    variable = SETTINGS_VARIABLES[match.group(2)]
+    rest = line[match.end() :]
+    if match.group(2) == "default_roles":
+        # The core shows the list it was given, ['name'], but the variable
+        # contains one name.
+        rest = ONE_ITEM_LIST.sub(r" \1", rest, count=1)
+    return f"{match.group(1)} {variable}{rest}"
 
 
 def credential_dirs(env: Environment) -> list[str]:

@@ -52,11 +52,15 @@ def _dsn_directory_check(path: str | None) -> dict[str, Any]:
 
 
 def _events_check(env: Environment) -> dict[str, Any]:
-    url = env.get("BUS_EVENTS_API_BASE_URL") or env.get("BUS_EVENTS_API_URL")
+    key = "BUS_EVENTS_API_BASE_URL"
+    url = env.get(key)
+    if url is None:
+        key = "BUS_EVENTS_API_URL"
+        url = env.get(key)
     if url is None:
         return _check("events-api", None, "BUS_EVENTS_API_BASE_URL is not set")
     try:
-        root = describe_url(events_root_url(url))
+        root = describe_url(events_root_url(url, key))
     except ConfigError as error:
         return _check("events-api", False, str(error))
     token = "BUS_EVENTS_TOKEN" if env.get("BUS_EVENTS_TOKEN") else None

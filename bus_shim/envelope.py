@@ -19,6 +19,8 @@ RAW_CORRELATION_IDS = (
     re.compile(r'"correlation_id"\s*:\s*' + RAW_STRING),
 )
 PLAIN_LOG_VALUE = re.compile(r"[A-Za-z0-9_.:/@+=-]{1,200}")
+# Characters that end or rewrite a log line in a terminal or log viewer.
+LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def request_name(operation: str) -> str:
@@ -172,8 +174,10 @@ def parse_oversize_line(
     )
 
 
-def rejection(event: RequestEvent) -> dict[str, Any]:
-    """Return the ``bad_request`` response payload for an invalid event."""
+def error_response(
+    event: RequestEvent, error_class: str, diagnostic: str
+) -> dict[str, Any]:
+    """Return a failed response payload to ``event`` that the worker itself makes."""
     payload = event.payload if isinstance(event.payload, dict) else {}
     deployment_id = payload.get("deployment_id")
     provider = payload.get("provider")
@@ -182,13 +186,18 @@ def rejection(event: RequestEvent) -> dict[str, Any]:
         "deployment_id": deployment_id if isinstance(deployment_id, str) else None,
         "provider": provider if isinstance(provider, str) else None,
         "actions": [],
-        "diagnostics": [event.problem or "Invalid event"],
-        "error_class": "bad_request",
+        "diagnostics": [diagnostic],
+        "error_class": error_class,
         "duration_ms": 0.0,
     }
     if event.correlation_id is not None:
         response["correlation_id"] = event.correlation_id
     return response
+
+
+def rejection(event: RequestEvent) -> dict[str, Any]:
+    """Return the ``bad_request`` response payload for an invalid event."""
+    return error_response(event, "bad_request", event.problem or "Invalid event")
 
 
 def response_event(
@@ -219,3 +228,13 @@ def log_value(value: str | None) -> str:
     if PLAIN_LOG_VALUE.fullmatch(value):
         return value
     return json.dumps(value[:300])
+
+
+def escape_controls(text: str) -> str:
+    """Return ``text`` with control characters written as JSON escapes.
+
+    Use it for free text from a server or request inside a longer message,
+    where ``log_value`` quoting would not read well, so the text stays on one
+    line.
+    """
+    return LINE_BREAKING.sub(lambda match: json.dumps(match.group())[1:-1], text)

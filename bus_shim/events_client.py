@@ -14,6 +14,8 @@ import httpx
 
 from .backoff import Backoff
 from .config import ConfigError
+from .envelope import escape_controls, log_value
+from .response_limit import encode_event
 from .worker_config import TokenSource, describe_url
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,10 @@ class PublishRejected(Exception):
     """The Events API refused the token or its scopes when publishing."""
 
 
+class PublishTooLarge(Exception):
+    """The Events API rejected the event with 413 because its body is too large."""
+
+
 class RetryableStreamError(Exception):
     """The stream could not be opened now but may open later (5xx, 429).
 
@@ -67,15 +73,19 @@ class RetryableStreamError(Exception):
 
 
 def _error_detail(response: httpx.Response) -> str:
-    """Return the ``error``/``message`` fields of an error body, cut short."""
+    """Return the ``error``/``message`` fields of an error body, cut short.
+
+    Control characters are escaped, because the text goes into log lines.
+    """
+    reason = response.reason_phrase or "no details"
     try:
         body = json.loads(response.content[:4096])
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.reason_phrase or "no details"
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return escape_controls(reason)
     if not isinstance(body, dict):
-        return response.reason_phrase or "no details"
+        return escape_controls(reason)
     parts = [str(body[key]) for key in ("error", "message") if body.get(key)]
-    return (": ".join(parts) or response.reason_phrase or "no details")[:300]
+    return escape_controls((": ".join(parts) or reason)[:300])
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -173,19 +183,22 @@ class EventsClient:
 
         Returns the event id the Events API assigned, or None after logging the
         error when the event could not be published. Raises PublishRejected on
-        401 or 403, because every later response would fail the same way.
+        401 or 403, because every later response would fail the same way, and
+        PublishTooLarge on 413, so the caller can publish a shorter event.
         """
         url = f"{self.root_url}/api/v1/events"
+        content = encode_event(body)
+        correlation_id = log_value(body.get("correlationId"))
         for attempt in range(1, PUBLISH_ATTEMPTS + 1):
             try:
                 response = await self._client.post(
                     url,
-                    json=body,
-                    headers=self._headers(),
+                    content=content,
+                    headers={**self._headers(), "Content-Type": "application/json"},
                     timeout=PUBLISH_TIMEOUT_SECONDS,
                 )
             except httpx.HTTPError as error:
-                problem = f"{type(error).__name__}: {error}"
+                problem = f"{type(error).__name__}: {escape_controls(str(error))}"
                 retry_after = None
             else:
                 if response.is_success:
@@ -197,11 +210,16 @@ class EventsClient:
                         f"{problem}; check the token and its events:send or "
                         "database:* scopes"
                     )
+                if response.status_code == 413:
+                    raise PublishTooLarge(
+                        f"Events API rejected the {len(content)}-byte event "
+                        f"{body.get('name')} with {problem}"
+                    )
                 if response.status_code not in RETRYABLE_STATUSES:
                     logger.error(
                         "failed to publish %s correlation_id=%s: %s",
                         body.get("name"),
-                        body.get("correlationId"),
+                        correlation_id,
                         problem,
                     )
                     return None
@@ -212,8 +230,10 @@ class EventsClient:
                 backoff.next_delay(), min(retry_after or 0.0, backoff.max_seconds)
             )
             logger.warning(
-                "failed to publish %s (attempt %d of %d): %s; retrying in %.1f s",
+                "failed to publish %s correlation_id=%s (attempt %d of %d): %s; "
+                "retrying in %.1f s",
                 body.get("name"),
+                correlation_id,
                 attempt,
                 PUBLISH_ATTEMPTS,
                 problem,
@@ -223,7 +243,7 @@ class EventsClient:
         logger.error(
             "failed to publish %s correlation_id=%s after %d attempts: %s",
             body.get("name"),
-            body.get("correlationId"),
+            correlation_id,
             PUBLISH_ATTEMPTS,
             problem,
         )

@@ -7,9 +7,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 
@@ -23,9 +21,7 @@ from .envelope import (
     log_value,
     parse_oversize_line,
     parse_request_line,
-    rejection,
     request_name,
-    response_event,
 )
 from .events_client import (
     EventsClient,
@@ -34,6 +30,7 @@ from .events_client import (
     StreamRejected,
 )
 from .ndjson import LineSplitter, OversizeLine
+from .responder import Handler, Responder
 from .state import HandledStore
 from .worker_config import WorkerConfig, describe_url
 
@@ -47,7 +44,6 @@ EXIT_OK = 0
 EXIT_FATAL = 1
 EXIT_FORCED = 130
 
-Handler = Callable[..., dict[str, Any]]
 Item = bytes | OversizeLine
 
 
@@ -84,18 +80,23 @@ class Inbox:
 class Worker:
     """One worker instance: a unicast stream and a handler per operation.
 
-    Every request gets exactly one response event, errors included, unless it
-    has no usable correlation id or publishing fails after the retries. A
-    request already in the handled-request record gets the stored response
-    again instead of running twice.
+    Every request gets one response event, errors included, unless it has no
+    usable correlation id or publishing fails. An apply request already in the
+    handled-request record gets the stored response again instead of running
+    twice (see ``bus_shim.state``). Once the Events API rejects the token for
+    publishing, the worker stops and runs no further request, and the log
+    names each correlation id left unanswered.
     """
 
     def __init__(self, config: WorkerConfig, handler: Handler = handle) -> None:
         """Open the handled-request record, or raise StateError if it is unusable."""
         self.config = config
-        self.handler = handler
-        self.store = HandledStore(config.state_dir, config.state_max_entries)
+        self.store = HandledStore(
+            config.state_dir, config.state_max_entries, config.dedup_window_seconds
+        )
+        self.responder = Responder(config, handler, self.store)
         self.fatal_error: str | None = None
+        self._publish_rejected = False
         self._stopping: asyncio.Event | None = None
         self._busy: set[str] = set()
         self._signals = 0
@@ -137,13 +138,14 @@ class Worker:
         settings = config.settings
         logger.info(
             "worker starting: events API %s, group %s, consumer %s, deployments %s, "
-            "real applies %s, state %s",
+            "real applies %s, state %s, dedup window %g s",
             describe_url(config.events_url),
             config.group,
             config.consumer,
             ",".join(settings.served_deployments or ["any"]),
             "enabled" if settings.allow_real_apply else "disabled",
             self.store.path,
+            config.dedup_window_seconds,
         )
         client = EventsClient(config.events_url, config.token)
         executor = ThreadPoolExecutor(len(OPERATIONS), thread_name_prefix="bus-shim")
@@ -297,33 +299,53 @@ class Worker:
                 log_value(event.problem or "no correlationId or correlation_id"),
             )
             return
+        if self._publish_rejected:
+            self._log_event(
+                event,
+                "unanswered",
+                started,
+                None,
+                "not run, because the Events API rejected publishing",
+            )
+            return
 
-        request_key = event.request_key()
-        response = self.store.find(event.event_id, request_key)
+        response, outcome = await self.responder.respond(
+            executor, event, self._stopping_event()
+        )
+        published = None
+        detail = None
         if response is not None:
-            outcome = "duplicate"
-        else:
-            response = await self._respond(executor, event)
-            self.store.record(
-                operation, event.event_id, request_key, event.correlation_id, response
-            )
-            outcome = "ok" if response.get("ok") else str(response.get("error_class"))
+            try:
+                published = await self.responder.publish(client, event, response)
+            except PublishRejected as error:
+                # Without a usable token no response can be published, so stop
+                # taking events and leave them to other consumers.
+                self._publish_rejected = True
+                logger.error(
+                    "event=%s correlation_id=%s: the response was not published, so "
+                    "the request is left unanswered",
+                    event.name,
+                    log_value(event.correlation_id),
+                )
+                self._stop(f"Stopping: {error}")
+            diagnostics = response.get("diagnostics") or []
+            if not response.get("ok") and diagnostics:
+                detail = str(diagnostics[0])
+        self._log_event(event, outcome, started, published, detail)
 
-        body = response_event(operation, event.correlation_id, response)
-        retry = self.config.retry
-        try:
-            published = await client.publish(
-                body, Backoff(retry.min_seconds, retry.max_seconds)
-            )
-        except PublishRejected as error:
-            # Without a usable token no response can be published, so stop
-            # taking events and leave them to other consumers.
-            published = None
-            self._stop(f"Stopping: {error}")
-        detail = ""
-        diagnostics = response.get("diagnostics") or []
-        if not response.get("ok") and diagnostics:
-            detail = f" detail={log_value(str(diagnostics[0]))}"
+    def _stopping_event(self) -> asyncio.Event:
+        assert self._stopping is not None
+        return self._stopping
+
+    def _log_event(
+        self,
+        event: RequestEvent,
+        outcome: str,
+        started: float,
+        published: str | None,
+        detail: str | None,
+    ) -> None:
+        """Log the one line per event that the README documents."""
         logger.info(
             "event=%s event_id=%s correlation_id=%s outcome=%s duration_ms=%.1f "
             "published=%s%s",
@@ -333,17 +355,7 @@ class Worker:
             outcome,
             (time.monotonic() - started) * 1000,
             "true" if published is not None else "false",
-            detail,
-        )
-
-    async def _respond(
-        self, executor: ThreadPoolExecutor, event: RequestEvent
-    ) -> dict[str, Any]:
-        if event.problem is not None:
-            return rejection(event)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            executor, self.handler, event.operation, event.payload, self.config.settings
+            f" detail={log_value(detail)}" if detail else "",
         )
 
 

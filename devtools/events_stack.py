@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -90,9 +90,14 @@ def start_events_api(
     raise StackError(f"the Events API stand-in did not start:\n{_log_text(log_path)}")
 
 
-def worker_command(env_file: Path | None = None) -> list[str]:
-    """Return the command line that runs the worker with this Python."""
-    command = [sys.executable, "-m", "bus_shim", "serve"]
+def worker_command(
+    env_file: Path | None = None, prefix: Sequence[str] = ()
+) -> list[str]:
+    """Return the command line that runs the worker with this Python.
+
+    ``prefix`` goes before it, for a wrapper such as ``setpriv``.
+    """
+    command = [*prefix, sys.executable, "-m", "bus_shim", "serve"]
     if env_file is not None:
         command += ["--env-file", str(env_file)]
     return command
@@ -148,14 +153,16 @@ def start_worker(
     log_path: Path,
     env_file: Path | None = None,
     cwd: Path | None = None,
+    prefix: Sequence[str] = (),
 ) -> WorkerProcess:
     """Start ``bus-integration-database serve`` with ``environment`` in ``cwd``.
 
-    Its stdout and stderr are appended to ``log_path``.
+    Its stdout and stderr are appended to ``log_path``. ``prefix`` is a
+    wrapper command to run it under; see ``worker_command``.
     """
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            worker_command(env_file),
+            worker_command(env_file, prefix),
             env=dict(environment),
             cwd=cwd,
             stdout=log,

@@ -300,3 +300,109 @@ def test_no_command_prints_usage(invoke: Callable[..., Result], tmp_path: Path) 
 
     assert completed.returncode == 2
     assert "give a command" in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--events", "plan"], "--events takes no command; run plan without it"),
+        (["--self-test", "status"], "--self-test takes no command"),
+        (["--events", "--self-test"], "either --events or --self-test"),
+        (["--format", "json", "plan"], "--format applies only to --events"),
+        (["--dry-run", "--events"], "--dry-run applies only to"),
+    ],
+)
+def test_ignored_options_rejected(
+    invoke: Callable[..., Result],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        invoke(DATABASE, *args, cwd=tmp_path)
+
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_closed_stdout_no_traceback(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        completed = subprocess.run(
+            [str(BIN / DATABASE), "--events", "--format", "json"],
+            cwd=tmp_path,
+            env=clean_environment(),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    assert completed.returncode == 1
+    assert completed.stderr == ""
+
+
+def test_env_file_bad_line_exits_2(
+    invoke: Callable[..., Result], project: dict[str, Any]
+) -> None:
+    env_file = project["dir"] / ".env"
+    lines = env_file.read_text().splitlines()
+    lines.insert(2, 'BUS_DATABASE_SCHEMAS="public')
+    env_file.write_text("\n".join(lines) + "\n")
+
+    completed = invoke(POSTGRES, "plan", cwd=project["dir"])
+
+    assert completed.returncode == 2
+    assert "Invalid env file .env line 3:" in completed.stderr
+    assert completed.stdout == ""
+
+
+def test_env_file_directory_exits_2(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    completed = invoke(DATABASE, "serve", "--env-file", str(tmp_path), cwd=tmp_path)
+
+    assert completed.returncode == 2
+    assert f"Invalid env file {tmp_path}: it is a directory" in completed.stderr
+
+
+def test_doctor_hides_events_url_credentials(
+    invoke: Callable[..., Result], project: dict[str, Any]
+) -> None:
+    values = {
+        **project["values"],
+        "BUS_EVENTS_API_BASE_URL": "http://bus:S3cr3tPw@127.0.0.1:9/?token=T0ken",
+        "BUS_EVENTS_TOKEN": "opaque",
+    }
+    write_env(project["dir"], values)
+
+    completed = invoke(POSTGRES, "doctor", cwd=project["dir"])
+
+    checks = {check["name"]: check for check in json.loads(completed.stdout)["checks"]}
+    assert checks["events-api"]["ok"] is False
+    assert "remove the user name and password" in checks["events-api"]["detail"]
+    assert "S3cr3tPw" not in completed.stdout + completed.stderr
+    assert "T0ken" not in completed.stdout + completed.stderr
+
+
+def test_serve_hides_events_url_credentials(
+    invoke: Callable[..., Result], project: dict[str, Any]
+) -> None:
+    values = {
+        **project["values"],
+        "BUS_EVENTS_API_BASE_URL": "http://bus:S3cr3tPw@127.0.0.1:9/?token=T0ken",
+        "BUS_EVENTS_TOKEN": "opaque",
+    }
+    write_env(project["dir"], values)
+
+    completed = invoke(DATABASE, "serve", cwd=project["dir"])
+
+    assert completed.returncode == 2
+    assert "Invalid BUS_EVENTS_API_BASE_URL 'http://127.0.0.1:9/'" in completed.stderr
+    assert "S3cr3tPw" not in completed.stderr
+    assert "T0ken" not in completed.stderr

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -154,6 +155,27 @@ def test_plan_request_answered(setup: Setup, names: str) -> None:
     assert "compute-database-plan" in response["actions"]
     assert f"create-database:{database}" in response["actions"]
     assert not setup.database_exists(database)
+
+
+def test_reused_plan_correlation_runs_again(setup: Setup, names: str) -> None:
+    database = f"{names}_db"
+    payload = base_payload(databases=[database])
+    correlation_id = setup.publish("plan", payload)
+    first = setup.response("plan", correlation_id)
+    setup.query(f'CREATE DATABASE "{database}"')
+
+    setup.publish("plan", payload, correlationId=correlation_id)
+    deadline = time.monotonic() + 15
+    while len(answers := setup.probe.read_responses("plan", correlation_id)) < 2:
+        assert time.monotonic() < deadline, "no second plan response"
+        time.sleep(0.05)
+
+    second = answers[1]["payload"]
+    assert f"create-database:{database}" in first["actions"]
+    assert f"create-database:{database}" not in second["actions"]
+    assert second["ok"] is True
+    log = setup.worker.log()
+    assert log.count(f"correlation_id={correlation_id} outcome=ok") == 2
 
 
 def test_response_has_both_spellings(setup: Setup, names: str) -> None:

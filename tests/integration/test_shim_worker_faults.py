@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import shutil
 import signal
 import socket
 import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,26 @@ pytestmark = pytest.mark.timeout(60)
 
 PREFIX = "/gw"
 DEPLOYMENT = "example-dev"
+# Root ignores file modes unless it runs without these capabilities.
+DROP_FILE_CAPABILITIES = [
+    "setpriv",
+    "--bounding-set",
+    "-dac_override,-dac_read_search,-fowner",
+    "--",
+]
+APPLY_LINE = json.dumps(
+    {
+        "id": "apply-1",
+        "correlationId": "state-apply",
+        "payload": {
+            "deployment_id": DEPLOYMENT,
+            "provider": "postgres",
+            "databases": ["never_created"],
+            "dry_run": False,
+            "confirm": True,
+        },
+    }
+).encode()
 
 
 class FakeEventsApi:
@@ -46,6 +68,7 @@ class FakeEventsApi:
         self.end_at_once: set[str] = set()
         self.attempts: dict[str, list[float]] = defaultdict(list)
         self.publish_failures: list[int] = []
+        self.publish_failure_message = "scripted failure"
         self.publish_attempts = 0
         self.published: list[dict[str, Any]] = []
 
@@ -99,7 +122,7 @@ class FakeEventsApi:
             if status is None:
                 self.published.append(body)
         if status is not None:
-            error = {"error": "failed", "message": "scripted failure"}
+            error = {"error": "failed", "message": self.publish_failure_message}
             return JSONResponse(error, status_code=status)
         return JSONResponse({"accepted": True, "id": str(uuid.uuid4())}, 202)
 
@@ -146,7 +169,7 @@ def run_worker(fake: tuple[FakeEventsApi, str], tmp_path: Path) -> Iterator[Any]
     _, url = fake
     started: list[WorkerProcess] = []
 
-    def start(**overrides: str) -> WorkerProcess:
+    def start(*, prefix: Sequence[str] = (), **overrides: str) -> WorkerProcess:
         environment = clean_environment()
         environment.update(
             {
@@ -161,7 +184,9 @@ def run_worker(fake: tuple[FakeEventsApi, str], tmp_path: Path) -> Iterator[Any]
             }
         )
         environment.update(overrides)
-        worker = start_worker(environment, tmp_path / "worker.log", cwd=tmp_path)
+        worker = start_worker(
+            environment, tmp_path / "worker.log", cwd=tmp_path, prefix=prefix
+        )
         started.append(worker)
         return worker
 
@@ -177,6 +202,32 @@ def wait_for_streams(api: FakeEventsApi, count: int = 4, timeout: float = 10.0) 
     while len(api.attempts) < count:
         assert time.monotonic() < deadline, f"streams opened: {dict(api.attempts)}"
         time.sleep(0.02)
+
+
+@pytest.fixture
+def file_modes_apply() -> list[str]:
+    """Return the command prefix under which the worker obeys file modes.
+
+    Root ignores file modes, so under root the worker runs without the
+    capabilities that let it, and it still owns the files it creates.
+    """
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is needed to test file modes as root")
+    return DROP_FILE_CAPABILITIES
+
+
+def make_read_only(directory: Path) -> None:
+    for path in directory.rglob("*"):
+        path.chmod(0o444)
+    directory.chmod(0o555)
+
+
+def restore_modes(directory: Path) -> None:
+    directory.chmod(0o700)
+    for path in directory.rglob("*"):
+        path.chmod(0o600)
 
 
 def test_garbage_lines_logged_and_answered(
@@ -307,13 +358,115 @@ def test_publish_unauthorized_stops_worker(
     api.send(
         "bus.database.plan.request",
         b'{"id":"p1","correlationId":"denied","payload":{}}',
+        b'{"id":"p2","correlationId":"queued","payload":{}}',
     )
 
     assert worker.process.wait(timeout=15) == 1
     log = worker.log()
     assert "rejected publishing bus.database.plan.response with HTTP 401" in log
     assert "correlation_id=denied outcome=bad_request" in log
+    assert (
+        "correlation_id=denied: the response was not published, so the request is "
+        "left unanswered" in log
+    )
     assert api.publish_attempts == 1
+    queued = [line for line in log.splitlines() if "correlation_id=queued" in line]
+    assert all("outcome=unanswered" in line for line in queued)
+
+
+def test_publish_too_large_sends_shortened(
+    fake: tuple[FakeEventsApi, str], run_worker: Any
+) -> None:
+    api, _ = fake
+    api.publish_failures.append(413)
+    worker = run_worker()
+    wait_for_streams(api)
+
+    api.send(
+        "bus.database.status.request",
+        b'{"id":"s1","correlationId":"too-large","payload":{}}',
+    )
+
+    response = api.wait_for_response("too-large")
+    log = worker.wait_for_log("correlation_id=too-large outcome=")
+    assert api.publish_attempts == 2
+    assert response["ok"] is False
+    assert response["error_class"] == "bad_request"
+    assert response["correlation_id"] == "too-large"
+    assert response["diagnostics"][-1].startswith("Shortened response")
+    assert "publishing a response shortened to 16384 bytes" in log
+    assert "correlation_id=too-large outcome=bad_request" in log
+
+
+def test_log_lines_escape_request_values(
+    fake: tuple[FakeEventsApi, str], run_worker: Any
+) -> None:
+    api, _ = fake
+    api.publish_failures.extend([400, 503])
+    api.publish_failure_message = "scripted\nINFO forged: detail"
+    worker = run_worker()
+    wait_for_streams(api)
+    name = "bus.database.verify.request"
+
+    api.send(name, b'{"id":"v1","correlationId":"x\\nINFO forged: id","payload":{}}')
+    worker.wait_for_log("outcome=bad_request")
+    api.send(name, b'{"id":"v2","correlationId":"y\\nINFO forged: id","payload":{}}')
+
+    assert api.wait_for_response("y\nINFO forged: id")["error_class"] == "bad_request"
+    lines = worker.log().splitlines()
+    assert not [line for line in lines if line.startswith("INFO forged")]
+    assert 'correlation_id="x\\nINFO forged: id"' in worker.log()
+    assert "scripted\\nINFO forged: detail" in worker.log()
+
+
+def test_read_only_state_exits_2(
+    file_modes_apply: list[str], run_worker: Any, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    first = run_worker(prefix=file_modes_apply)
+    first.wait_for_log("listening for bus.database.verify.request")
+    assert first.stop() == 0
+    make_read_only(state)
+
+    try:
+        again = run_worker(prefix=file_modes_apply)
+        status = again.process.wait(timeout=15)
+    finally:
+        restore_modes(state)
+
+    assert status == 2
+    log = again.log()
+    assert "Failed to open the state database" in log
+    assert "readonly database" in log
+    assert "BUS_SHIM_STATE_DIR" in log
+
+
+def test_state_write_failure_blocks_apply(
+    fake: tuple[FakeEventsApi, str],
+    file_modes_apply: list[str],
+    run_worker: Any,
+    tmp_path: Path,
+) -> None:
+    api, _ = fake
+    state = tmp_path / "state"
+    worker = run_worker(prefix=file_modes_apply)
+    wait_for_streams(api)
+    make_read_only(state)
+
+    try:
+        api.send("bus.database.apply.request", APPLY_LINE)
+        response = api.wait_for_response("state-apply")
+        log = worker.wait_for_log("correlation_id=state-apply outcome=")
+    finally:
+        restore_modes(state)
+
+    assert response["ok"] is False
+    assert response["error_class"] == "provider_error"
+    assert response["diagnostics"][0].startswith("The apply request did not run.")
+    assert "state database" in response["diagnostics"][0]
+    assert "failed to claim apply request event_id=apply-1" in log
+    assert "correlation_id=state-apply outcome=provider_error" in log
+    assert worker.process.poll() is None
 
 
 def test_sigterm_during_reconnect(run_worker: Any) -> None:

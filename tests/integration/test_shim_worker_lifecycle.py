@@ -7,7 +7,9 @@ another test.
 
 from __future__ import annotations
 
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +34,8 @@ SCOPES = "events:send events:listen database:admin database:read"
 DEPLOYMENT = "example-dev"
 LOCKED_DEPLOYMENT = "lock-dep"
 LOCK_KEY = "busdk.database:" + LOCKED_DEPLOYMENT
+# The worker decodes its token's scopes without the key, so any secret works.
+LISTEN_ONLY_TOKEN = mint_token("t" * 48, "events:listen database:read")
 
 
 @dataclass
@@ -77,6 +81,9 @@ class Lab:
             self.workdir / f"{consumer}.log",
             cwd=self.workdir,
         )
+        # The fixture stops every worker, so a failed test leaves none behind
+        # to respond to the requests of later tests.
+        self.workers.append(worker)
         if ready:
             self.probe.wait_for_worker(consumer, worker.process)
         return worker
@@ -213,6 +220,133 @@ def test_changed_payload_same_correlation_runs(lab: Lab, names: str) -> None:
     assert worker.stop() == 0
 
 
+def test_event_id_reused_for_apply_runs(lab: Lab, names: str) -> None:
+    database, other = f"{names}_db", f"{names}_other"
+    event_id = f"reused-{uuid.uuid4()}"
+    worker = lab.start("reuse-1")
+    plan_payload = {**apply_payload(database), "dry_run": True, "confirm": False}
+
+    planned = lab.publish("plan", plan_payload, id=event_id)
+    assert lab.response("plan", planned)["dry_run"] is True
+    applied = lab.publish("apply", apply_payload(database), id=event_id)
+    response = lab.response("apply", applied)
+
+    assert response["changed"] is True
+    assert "apply-database-plan" in response["actions"]
+    assert lab.database_exists(database)
+
+    lab.publish("apply", apply_payload(other), id=event_id, correlationId=applied)
+    answers = lab.wait_for_responses("apply", applied, 2)
+
+    assert answers[1]["changed"] is True
+    assert lab.database_exists(other)
+    assert "outcome=duplicate" not in worker.log()
+    assert worker.stop() == 0
+
+
+def test_concurrent_duplicate_applies_once(lab: Lab, names: str) -> None:
+    database = f"{names}_db"
+    payload = apply_payload(database, LOCKED_DEPLOYMENT)
+    workers = [lab.start("twin-1"), lab.start("twin-2")]
+    blocker = psycopg.connect(lab.cluster.dsn(), autocommit=True)
+    try:
+        blocker.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [LOCK_KEY])
+        # Round robin gives the two copies to the two workers, which share
+        # one state directory.
+        correlation_id = lab.publish("apply", payload)
+        lab.publish("apply", payload, correlationId=correlation_id)
+        waiting_query = (
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        )
+        deadline = time.monotonic() + 10
+        while not (
+            any("waiting for worker" in worker.log() for worker in workers)
+            and lab.query(waiting_query) != [(0,)]
+        ):
+            assert time.monotonic() < deadline, [w.log() for w in workers]
+            time.sleep(0.05)
+        # Give a second apply, if one runs, time to queue on the lock too.
+        time.sleep(0.3)
+        waiting = lab.query(waiting_query)
+    finally:
+        blocker.close()
+
+    answers = lab.wait_for_responses("apply", correlation_id, 2)
+    assert waiting == [(1,)]
+    assert answers[0] == answers[1]
+    assert answers[0]["changed"] is True
+    assert lab.database_exists(database)
+    logs = "".join(worker.log() for worker in workers)
+    assert logs.count(f"correlation_id={correlation_id} outcome=ok") == 1
+    assert logs.count(f"correlation_id={correlation_id} outcome=duplicate") == 1
+    assert [worker.stop() for worker in workers] == [0, 0]
+
+
+def test_large_response_shortened(lab: Lab, names: str) -> None:
+    worker = lab.start("large", BUS_SHIM_MAX_RESPONSE_BYTES="16384")
+    databases = [f"{names}_{number}" for number in range(150)]
+    payload = {"deployment_id": DEPLOYMENT, "provider": "postgres"}
+
+    correlation_id = lab.publish("plan", {**payload, "databases": databases})
+    response = lab.response("plan", correlation_id)
+
+    assert response["ok"] is True
+    assert response["dry_run"] is True
+    assert "changes" not in response
+    assert response["actions"][:2] == ["discover-provider", "compute-database-plan"]
+    assert response["diagnostics"][-1].startswith("Shortened response")
+    assert "above BUS_SHIM_MAX_RESPONSE_BYTES 16384" in worker.log()
+    assert worker.stop() == 0
+
+
+def test_request_during_restart_answered(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    secret = secrets.token_urlsafe(48)
+    token = mint_token(secret, SCOPES, sub="bus-shim")
+    environment = clean_environment()
+    environment.update(
+        {
+            "BUS_EVENTS_API_BASE_URL": f"http://127.0.0.1:{port}",
+            "BUS_EVENTS_TOKEN": token,
+            "BUS_EVENTS_CONSUMER_ID": "restart-1",
+            # A fixed delay that outlasts the restart of the stand-in.
+            "BUS_EVENTS_LISTENER_RETRY_MIN": "2.5",
+            "BUS_EVENTS_LISTENER_RETRY_MAX": "2.5",
+            "BUS_SHIM_STATE_DIR": str(tmp_path / "state"),
+            "BUS_DEPLOYMENT_ID": DEPLOYMENT,
+            "BUS_POSTGRES_ADMIN_DSN_FILE": str(tmp_path / "absent"),
+        }
+    )
+    worker = start_worker(environment, tmp_path / "worker.log", cwd=tmp_path)
+    try:
+        with (
+            run_local_events_server(secret, port=port) as events,
+            EventsProbe(events.base_url, token) as probe,
+        ):
+            probe.wait_for_worker("restart-1", worker.process)
+        with (
+            run_local_events_server(secret, port=port) as events,
+            LocalEventsClient(events.base_url, token) as client,
+            EventsProbe(events.base_url, token) as probe,
+        ):
+            assert client.list_streams() == [], "the worker reconnected too early"
+            name = "bus.database.status.request"
+            status = {"deployment_id": DEPLOYMENT, "provider": "postgres"}
+            published = client.publish(
+                name, correlationId="after-restart", payload=status
+            )
+            assert published.status_code == 202
+
+            response = probe.wait_for_response("status", "after-restart")
+    finally:
+        assert worker.stop() == 0, worker.log()
+
+    assert response["payload"]["error_class"] == "unauthorized"
+    assert "reconnecting in 2.5 s" in worker.log()
+
+
 def test_sigterm_finishes_request_in_flight(lab: Lab, names: str) -> None:
     database = f"{names}_db"
     worker = lab.start("term-1")
@@ -229,6 +363,9 @@ def test_sigterm_finishes_request_in_flight(lab: Lab, names: str) -> None:
 
         worker.process.send_signal(signal.SIGTERM)
         worker.wait_for_log("received SIGTERM")
+        # An event written to a stream while its client closes it is lost, so
+        # publish only after the stand-in saw the worker's streams close.
+        lab.client.wait_for_streams("bus.database.status.request", 0)
         late = lab.publish(
             "status", {"deployment_id": DEPLOYMENT, "provider": "postgres"}
         )
@@ -314,6 +451,22 @@ def test_retry_disabled_exits_when_stream_drops(lab: Lab) -> None:
         ("BUS_EVENTS_API_BASE_URL", {}, "Missing BUS_EVENTS_API_BASE_URL"),
         (None, {"BUS_SHIM_STATE_DIR": "/proc/no-such-dir"}, "BUS_SHIM_STATE_DIR"),
         (None, {"BUS_DATABASE_ALLOW_APPLY": "perhaps"}, "BUS_DATABASE_ALLOW_APPLY"),
+        (
+            None,
+            {"BUS_EVENTS_TOKEN": LISTEN_ONLY_TOKEN},
+            "Invalid BUS_EVENTS_TOKEN: the Events API token has the scopes "
+            "database:read events:listen",
+        ),
+        (
+            None,
+            {"BUS_DATABASE_DSN_PORT": "70000"},
+            "error: Invalid BUS_DATABASE_DSN_PORT 70000: Input should be",
+        ),
+        (
+            None,
+            {"BUS_EVENTS_API_BASE_URL": "http://bus:S3cr3t@127.0.0.1:9/?t=T0ken"},
+            "Invalid BUS_EVENTS_API_BASE_URL 'http://127.0.0.1:9/': remove the user",
+        ),
     ],
 )
 def test_invalid_configuration_exits_2(
@@ -336,3 +489,6 @@ def test_invalid_configuration_exits_2(
     assert completed.returncode == 2
     assert message in completed.stderr
     assert lab.token not in completed.stderr
+    assert "S3cr3t" not in completed.stderr
+    assert "T0ken" not in completed.stderr
+    assert "Traceback" not in completed.stderr

@@ -15,10 +15,13 @@ from bus_shim.config import (
     load_environment,
     parse_seconds,
 )
+from bus_shim.events_local import mint_token
 from bus_shim.worker_config import (
     DEFAULT_GROUP,
     describe_url,
     events_root_url,
+    redact_url,
+    token_scope_problem,
     worker_config,
 )
 
@@ -64,6 +67,38 @@ def test_describe_url_drops_credentials() -> None:
     shown = describe_url("https://user:pw@bus.example:8443/prefix")
 
     assert shown == "https://bus.example:8443/prefix"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("http://user:S3cr3t@127.0.0.1:8081/x?token=T0ken", "http://127.0.0.1:8081/x"),
+        ("user:S3cr3t@host:8081", "host:8081"),
+        ("http://user:S3/cr3t@host/", "http://host/"),
+        ("http://user:S3?cr3t@host/", "http://host/"),
+        ("https://host/p#T0ken", "https://host/p"),
+    ],
+)
+def test_redact_url_removes_secrets(value: str, expected: str) -> None:
+    assert redact_url(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("http://user:S3cr3t@127.0.0.1:8081", "remove the user name and password"),
+        ("http://user:S3cr3t@127.0.0.1:8081/?token=T0ken", "user name and password"),
+        ("http://127.0.0.1:8081/?token=T0ken", "remove the query"),
+        ("ftp://user:S3cr3t@host/", "user name and password"),
+        ("http://host:S3cr3t/", "the host or port is invalid"),
+    ],
+)
+def test_events_root_url_hides_credentials(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        events_root_url(value)
+
+    assert "S3cr3t" not in str(raised.value)
+    assert "T0ken" not in str(raised.value)
 
 
 def test_worker_config_defaults(tmp_path: Path) -> None:
@@ -134,7 +169,19 @@ def test_worker_config_missing(missing: str, message: str) -> None:
         ("BUS_EVENTS_LISTENER_RETRY_MIN", "0", "greater than zero"),
         ("BUS_EVENTS_CONSUMER_ID", "has space", "letters, digits"),
         ("BUS_SHIM_MAX_LINE_BYTES", "12", "minimum is 1024"),
-        ("BUS_DATABASE_DSN_PORT", "70000", "Invalid database settings"),
+        ("BUS_SHIM_MAX_RESPONSE_BYTES", "1000", "minimum is 16384"),
+        ("BUS_SHIM_DEDUP_WINDOW", "forever", "number of seconds"),
+        (
+            "BUS_DATABASE_DSN_PORT",
+            "70000",
+            "^Invalid BUS_DATABASE_DSN_PORT 70000: .*65535$",
+        ),
+        (
+            "BUS_DATABASE_SERVICE_ROLE",
+            "pg_svc",
+            "^Invalid BUS_DATABASE_SERVICE_ROLE 'pg_svc': .*reserved prefix",
+        ),
+        ("BUS_DATABASE_DSN_HOST", "bad host!", "^Invalid BUS_DATABASE_DSN_HOST"),
     ],
 )
 def test_worker_config_invalid(key: str, value: str, message: str) -> None:
@@ -142,6 +189,65 @@ def test_worker_config_invalid(key: str, value: str, message: str) -> None:
         worker_config(env(**BASE, **{key: value}))
 
     assert "token-value" not in str(raised.value)
+    assert "dsn_port" not in str(raised.value)
+    assert "default_roles" not in str(raised.value)
+    assert "validation error" not in str(raised.value)
+
+
+def test_worker_config_limits() -> None:
+    config = worker_config(
+        env(
+            **BASE,
+            BUS_SHIM_DEDUP_WINDOW="2m",
+            BUS_SHIM_MAX_RESPONSE_BYTES="65536",
+        )
+    )
+
+    assert config.dedup_window_seconds == 120.0
+    assert config.max_response_bytes == 65536
+    assert worker_config(env(**BASE)).dedup_window_seconds == 600.0
+
+
+SECRET = "a-test-secret-that-is-long-enough-for-hs256"
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [
+        ("opaque-token", None),
+        (mint_token(SECRET, "events:send events:listen"), None),
+        (mint_token(SECRET, "events:write events:read"), None),
+        (mint_token(SECRET, "database:admin"), None),
+        (mint_token(SECRET, "events:listen database:read"), "events:listen"),
+        (mint_token(SECRET, ""), "(none)"),
+    ],
+)
+def test_token_scope_problem(token: str, problem: str | None) -> None:
+    found = token_scope_problem(token)
+
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
+        assert "events:send" in found
+
+
+def test_listen_only_token_rejected(tmp_path: Path) -> None:
+    listen_only = mint_token(SECRET, ["events:listen", "database:read"])
+    token_file = tmp_path / "token"
+    token_file.write_text(listen_only)
+    token_file.chmod(0o600)
+    from_file = {k: v for k, v in BASE.items() if k != "BUS_EVENTS_TOKEN"}
+    from_file["BUS_EVENTS_TOKEN_FILE"] = str(token_file)
+
+    with pytest.raises(ConfigError, match=r"^Invalid BUS_EVENTS_TOKEN: ") as raised:
+        worker_config(env(**{**BASE, "BUS_EVENTS_TOKEN": listen_only}))
+    with pytest.raises(ConfigError, match=r"^Invalid BUS_EVENTS_TOKEN_FILE: "):
+        worker_config(env(**from_file))
+
+    assert "needs one of database:admin, events:send" in str(raised.value)
+    assert listen_only not in str(raised.value)
 
 
 def test_retry_max_below_min() -> None:
@@ -223,6 +329,38 @@ def test_load_environment_default_file_optional(
 def test_load_environment_named_file_missing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_environment(tmp_path / "absent.env", {})
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("BUS_DEPLOYMENT_ID=a\nthis is not valid\nBUS_DATABASE_NAMES=b\n", 2),
+        ("BUS_DEPLOYMENT_ID=a\n\n\n  not valid either\n", 4),
+        ('BUS_DEPLOYMENT_ID=a\nBUS_EVENTS_TOKEN="S3cr3t\n', 2),
+    ],
+)
+def test_load_environment_bad_line(tmp_path: Path, text: str, line: int) -> None:
+    env_file = tmp_path / "app.env"
+    env_file.write_text(text)
+    env_file.chmod(0o600)
+
+    with pytest.raises(ConfigError) as raised:
+        load_environment(env_file, {})
+
+    message = str(raised.value)
+    assert f"Invalid env file {env_file} line {line}:" in message
+    assert "S3cr3t" not in message
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_load_environment_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, explicit: bool
+) -> None:
+    (tmp_path / ".env").mkdir()
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(ConfigError, match=r"Invalid env file \.env: it is a directory"):
+        load_environment(".env" if explicit else None, {})
 
 
 def test_operator_settings_without_policy() -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bus_shim.envelope import (
+    escape_controls,
     log_value,
     parse_oversize_line,
     parse_request_line,
@@ -147,3 +148,18 @@ def test_response_event_carries_both_spellings() -> None:
 )
 def test_log_value(value: str | None, shown: str) -> None:
     assert log_value(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "HTTP 400 (bad_request: no such group)",
+            "HTTP 400 (bad_request: no such group)",
+        ),
+        ("a\nINFO fake", "a\\nINFO fake"),
+        ("a\rb\x85c\u2028d", "a\\rb\\u0085c\\u2028d"),
+    ],
+)
+def test_escape_controls(text: str, shown: str) -> None:
+    assert escape_controls(text) == shown
