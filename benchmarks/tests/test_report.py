@@ -1,8 +1,10 @@
 """Summaries, tables and target verdicts of the benchmark report."""
 
+import json
+
 from benchmarks import report
 from benchmarks.report import Measurement
-from benchmarks.run import evaluate_targets
+from benchmarks.run import evaluate_targets, render_saved
 
 COUNTS = {
     "statements": 10,
@@ -153,3 +155,28 @@ def test_targets_reads_growing_per_database():
     rows = evaluate_targets(report.summarize(items), [])
     (row,) = [row for row in rows if "catalog reads" in row[0] and "core" in row[0]]
     assert row[2] == "not met"
+
+
+def test_render_saved_prints_tables(tmp_path, capsys):
+    saved = {
+        "measurements": [
+            vars(measurement("floor", "inspect", 10, 0.2)),
+            vars(measurement("core", "plan", 10, 0.3)),
+        ],
+        "shim": [],
+        "notes": ["a note"],
+    }
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(saved))
+    assert render_saved(path) == 0
+    output = capsys.readouterr().out
+    assert "### Wall time and SQL per run" in output
+    assert "| 10 | busdk.database core (in-process) | plan, converged |" in output
+    assert "- a note" in output
+
+
+def test_render_saved_rejects_invalid_file(tmp_path, capsys):
+    path = tmp_path / "run.json"
+    path.write_text("{}")
+    assert render_saved(path) == 1
+    assert "cannot read results file" in capsys.readouterr().err
