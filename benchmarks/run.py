@@ -644,7 +644,11 @@ def render_saved(path: Path) -> int:
         measurements = [Measurement(**item) for item in saved["measurements"]]
         shim_results = [report.LoadResult(**item) for item in saved["shim"]]
     except (OSError, ValueError, KeyError, TypeError) as error:
-        print(f"error: cannot read results file {path}: {error}", file=sys.stderr)
+        print(
+            f"error: failed to read results file {path} ({error}). "
+            "Pass a JSON file that benchmarks/run.py wrote.",
+            file=sys.stderr,
+        )
         return 1
     summaries = report.summarize(measurements)
     sizes = sorted({item.size for item in measurements if item.size})

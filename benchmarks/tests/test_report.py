@@ -179,4 +179,4 @@ def test_render_saved_rejects_invalid_file(tmp_path, capsys):
     path = tmp_path / "run.json"
     path.write_text("{}")
     assert render_saved(path) == 1
-    assert "cannot read results file" in capsys.readouterr().err
+    assert "failed to read results file" in capsys.readouterr().err
