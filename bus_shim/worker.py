@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -12,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from busdk_database.models import OPERATIONS
-from busdk_database.service import handle
+from busdk_database.service import ConnectionReuse, handle
 
 from .backoff import Backoff
 from .config import ConfigError
@@ -88,12 +89,19 @@ class Worker:
     names each correlation id left unanswered.
     """
 
-    def __init__(self, config: WorkerConfig, handler: Handler = handle) -> None:
-        """Open the handled-request record, or raise StateError if it is unusable."""
+    def __init__(self, config: WorkerConfig, handler: Handler | None = None) -> None:
+        """Open the handled-request record, or raise StateError if it is unusable.
+
+        The default handler is the core's ``handle`` with a connection cache
+        owned by this worker, so read-only requests reuse server connections.
+        """
         self.config = config
         self.store = HandledStore(
             config.state_dir, config.state_max_entries, config.dedup_window_seconds
         )
+        self.connections = ConnectionReuse()
+        if handler is None:
+            handler = functools.partial(handle, connections=self.connections)
         self.responder = Responder(config, handler, self.store)
         self.fatal_error: str | None = None
         self._publish_rejected = False
@@ -171,6 +179,7 @@ class Worker:
             await asyncio.gather(*handlers, return_exceptions=True)
             await client.aclose()
             executor.shutdown(wait=True)
+            self.connections.close()
             self.store.close()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)

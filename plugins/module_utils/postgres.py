@@ -17,6 +17,7 @@ from .pg_connect import classify_query_error, connect, parse_dsn
 from .pg_execute import PostgresBackend
 from .pg_inspect import ClusterState, read_cluster, read_schemas, read_server
 from .pg_plan import PlanContext, build_plan, dsn_file_name
+from .pg_pool import ConnectionCache
 from .pg_verify import check_connectivity, check_listener_policy
 from .redaction import Redactor
 
@@ -28,12 +29,30 @@ class PostgresProvider:
 
     name = "postgres"
 
+    @staticmethod
+    def new_connection_cache() -> ConnectionCache:
+        """Return an empty cache for reusing read-only connections."""
+        return ConnectionCache()
+
     @contextmanager
     def _admin(
-        self, request: Any, settings: Settings, redactor: Redactor
+        self,
+        request: Any,
+        settings: Settings,
+        redactor: Redactor,
+        cache: ConnectionCache | None = None,
     ) -> Iterator[tuple[Any, dict[str, Any]]]:
         admin = read_admin_dsn(request.credentials, settings, redactor)
         params = parse_dsn(admin.dsn, f"admin DSN file {admin.path}", redactor)
+        if cache is not None:
+            with cache.connection(
+                params,
+                dbname=None,
+                connect_timeout=settings.connect_timeout,
+                statement_timeout=settings.statement_timeout,
+            ) as reused:
+                yield reused, params
+            return
         connection = connect(
             params,
             connect_timeout=settings.connect_timeout,
@@ -51,6 +70,7 @@ class PostgresProvider:
         params: dict[str, Any],
         settings: Settings,
         request: PlanRequest | StatusRequest,
+        cache: ConnectionCache | None = None,
     ) -> ClusterState:
         server = read_server(connection)
         state = read_cluster(
@@ -60,6 +80,15 @@ class PostgresProvider:
             return state
         for database in state.databases.values():
             if not database.allow_connections:
+                continue
+            if cache is not None:
+                with cache.connection(
+                    params,
+                    dbname=database.name,
+                    connect_timeout=settings.connect_timeout,
+                    statement_timeout=settings.statement_timeout,
+                ) as reused:
+                    database.schemas = read_schemas(reused, list(request.schemas))
                 continue
             per_database = connect(
                 params,
@@ -110,17 +139,20 @@ class PostgresProvider:
         redactor: Redactor,
         *,
         execute: bool,
+        connections: ConnectionCache | None = None,
     ) -> dict[str, Any]:
         """Compute the changes for ``request`` and carry them out when ``execute``.
 
         An apply holds a session advisory lock per deployment from before it
         reads the state until it has finished, so concurrent applies of one
-        deployment run one after the other.
+        deployment run one after the other. Only a dry run reuses connections
+        from ``connections``.
         """
-        with self._admin(request, settings, redactor) as (connection, params):
+        cache = None if execute else connections
+        with self._admin(request, settings, redactor, cache) as (connection, params):
             if execute:
                 self._lock(connection, request.deployment_id)
-            state = self._inspect(connection, params, settings, request)
+            state = self._inspect(connection, params, settings, request, cache)
             context = PlanContext(
                 request=request,
                 settings=settings,
@@ -142,13 +174,20 @@ class PostgresProvider:
             return result
 
     def status(
-        self, request: StatusRequest, settings: Settings, redactor: Redactor
+        self,
+        request: StatusRequest,
+        settings: Settings,
+        redactor: Redactor,
+        connections: ConnectionCache | None = None,
     ) -> dict[str, Any]:
         """Return server, database, role, schema and DSN file status, plus drift."""
-        with self._admin(request, settings, redactor) as (connection, params):
+        with self._admin(request, settings, redactor, connections) as (
+            connection,
+            params,
+        ):
             if not request.has_objects():
                 return self._overview(connection)
-            state = self._inspect(connection, params, settings, request)
+            state = self._inspect(connection, params, settings, request, connections)
             drift: list[str] = []
             diagnostics: list[str] = []
             if request.databases or request.roles:

@@ -21,6 +21,7 @@ class Provider(Protocol):
         redactor: Redactor,
         *,
         execute: bool,
+        connections: Any = None,
     ) -> dict[str, Any]:
         """Compute the changes, carry them out when ``execute`` is set.
 
@@ -29,7 +30,11 @@ class Provider(Protocol):
         """
 
     def status(
-        self, request: StatusRequest, settings: Settings, redactor: Redactor
+        self,
+        request: StatusRequest,
+        settings: Settings,
+        redactor: Redactor,
+        connections: Any = None,
     ) -> dict[str, Any]:
         """Return the current state and, for listed objects, the drift."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -13,6 +14,34 @@ from .registry import get_provider
 
 # Longer correlation ids fail validation and are not copied into the response.
 MAX_ECHOED_ID = 200
+
+
+class ConnectionReuse:
+    """Connection caches of the providers, owned by one long-running caller.
+
+    A worker creates one and passes it to every ``handle`` call, so plan and
+    status requests reuse idle server connections instead of opening new ones.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._caches: dict[str, Any] = {}
+
+    def cache_for(self, provider: Any) -> Any:
+        """Return the provider's cache, created on first use (None if it has none)."""
+        with self._lock:
+            if provider.name not in self._caches:
+                factory = getattr(provider, "new_connection_cache", None)
+                self._caches[provider.name] = factory() if factory else None
+            return self._caches[provider.name]
+
+    def close(self) -> None:
+        """Close every idle connection of every provider."""
+        with self._lock:
+            caches = [cache for cache in self._caches.values() if cache is not None]
+            self._caches.clear()
+        for cache in caches:
+            cache.close()
 
 
 def _base_response(payload: Any) -> dict[str, Any]:
@@ -73,6 +102,7 @@ def handle(
     settings: Settings | None = None,
     *,
     force_dry_run: bool = False,
+    connections: ConnectionReuse | None = None,
 ) -> dict[str, Any]:
     """Validate and carry out one request; return the response payload.
 
@@ -81,6 +111,8 @@ def handle(
     string in the response, except the identity fields copied from the
     request, is passed through the request's redactor.
     ``force_dry_run`` turns an apply into a dry run (Ansible check mode).
+    With ``connections``, plan, dry-run apply and status reuse idle server
+    connections kept for the caller.
     """
     settings = settings or Settings()
     redactor = Redactor()
@@ -97,12 +129,15 @@ def handle(
         request = _apply_defaults(operation, request, settings)
         _check_policy(operation, request, settings)
         provider = get_provider(request.provider)
+        cache = connections.cache_for(provider) if connections is not None else None
         response["actions"].append("discover-provider")
 
         if operation in ("plan", "apply"):
             execute = operation == "apply" and not request.dry_run and not force_dry_run
             response["dry_run"] = not execute
-            result = provider.plan(request, settings, redactor, execute=execute)
+            result = provider.plan(
+                request, settings, redactor, execute=execute, connections=cache
+            )
             changes: list[Change] = result["changes"]
             response["actions"].append("compute-database-plan")
             response["actions"].extend(change.label for change in changes)
@@ -114,7 +149,7 @@ def handle(
             response["diagnostics"].extend(result["diagnostics"])
             response["diagnostics"].extend(_plan_summary(changes, execute))
         elif operation == "status":
-            result = provider.status(request, settings, redactor)
+            result = provider.status(request, settings, redactor, cache)
             response["actions"].append("read-database-status")
             response.update(result)
         else:
