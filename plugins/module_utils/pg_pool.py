@@ -1,6 +1,6 @@
 """Reuse of read-only PostgreSQL connections across requests of one process.
 
-A long-running worker answers many plan and status requests; opening a new
+A long-running worker handles many plan and status requests; opening a new
 connection (a backend process and a SCRAM exchange) for each one costs more
 than the catalog queries themselves. A ConnectionCache keeps a few idle
 connections per server, database and credentials. It is owned by one worker
@@ -89,9 +89,7 @@ class ConnectionCache:
         except BaseException:
             connection.close()
             raise
-        idle = (
-            connection.info.transaction_status == 0
-        )  # psycopg.pq.TransactionStatus.IDLE
+        idle = connection.info.transaction_status.name == "IDLE"
         if idle and not connection.closed and not connection.broken:
             self._give_back(key, connection)
         else:
