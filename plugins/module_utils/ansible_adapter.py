@@ -28,14 +28,24 @@ COMMON_SPEC: dict[str, Any] = {
     "connect_timeout": {"type": "int", "default": 5},
     "statement_timeout": {"type": "int", "default": 120},
 }
-DESIRED_STATE_SPEC: dict[str, Any] = {
+OBJECTS_SPEC: dict[str, Any] = {
     "databases": {"type": "list", "elements": "str", "default": []},
     "roles": {"type": "list", "elements": "str", "default": []},
     "schemas": {"type": "list", "elements": "str", "default": []},
+}
+DESIRED_STATE_SPEC: dict[str, Any] = {
+    **OBJECTS_SPEC,
     "listener_policy": {"type": "dict"},
     "dsn_host": {"type": "str"},
     "dsn_port": {"type": "int"},
 }
+# Raw, so that the core rejects strings such as "false" instead of Ansible
+# converting them.
+PLAN_FLAGS_SPEC: dict[str, Any] = {
+    "dry_run": {"type": "raw", "default": True},
+    "confirm": {"type": "raw", "default": False},
+}
+PLAN_FIELDS = ("databases", "roles", "schemas", "listener_policy", "dry_run", "confirm")
 MUTUALLY_EXCLUSIVE = [("admin_dsn_file", "admin_dsn_secret")]
 
 

@@ -1,7 +1,7 @@
 """Reuse of read-only PostgreSQL connections across requests of one process.
 
-A long-running worker handles many plan and status requests; opening a new
-connection (a backend process and a SCRAM exchange) for each one costs more
+A long-running worker handles many plan and status requests. Opening a new
+connection for each one (a backend process and a SCRAM exchange) costs more
 than the catalog queries themselves. A ConnectionCache keeps a few idle
 connections per server, database and credentials. It is owned by one worker
 and passed to each request, so nothing is shared between unrelated callers.
@@ -102,3 +102,38 @@ class ConnectionCache:
             self._idle.clear()
         for connection in connections:
             connection.close()
+
+
+@contextmanager
+def open_connection(
+    params: dict[str, Any],
+    *,
+    dbname: str | None,
+    connect_timeout: int,
+    statement_timeout: int,
+    cache: ConnectionCache | None,
+) -> Iterator[Any]:
+    """Yield an autocommit connection: from ``cache`` if given, else a new one.
+
+    A new connection is closed on exit. Raises what ``connect`` raises.
+    """
+    if cache is not None:
+        with cache.connection(
+            params,
+            dbname=dbname,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
+        ) as reused:
+            yield reused
+        return
+    connection = connect(
+        params,
+        dbname=dbname,
+        connect_timeout=connect_timeout,
+        statement_timeout=statement_timeout,
+        autocommit=True,
+    )
+    try:
+        yield connection
+    finally:
+        connection.close()

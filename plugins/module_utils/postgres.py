@@ -13,11 +13,11 @@ from .changes import execute_changes
 from .credentials import read_admin_dsn
 from .errors import Forbidden
 from .models import ListenerPolicy, PlanRequest, Settings, StatusRequest, VerifyRequest
-from .pg_connect import classify_query_error, connect, parse_dsn
+from .pg_connect import classify_query_error, parse_dsn
 from .pg_execute import PostgresBackend
 from .pg_inspect import ClusterState, read_cluster, read_schemas, read_server
 from .pg_plan import PlanContext, build_plan, dsn_file_name
-from .pg_pool import ConnectionCache
+from .pg_pool import ConnectionCache, open_connection
 from .pg_verify import check_connectivity, check_listener_policy
 from .redaction import Redactor
 
@@ -44,25 +44,14 @@ class PostgresProvider:
     ) -> Iterator[tuple[Any, dict[str, Any]]]:
         admin = read_admin_dsn(request.credentials, settings, redactor)
         params = parse_dsn(admin.dsn, f"admin DSN file {admin.path}", redactor)
-        if cache is not None:
-            with cache.connection(
-                params,
-                dbname=None,
-                connect_timeout=settings.connect_timeout,
-                statement_timeout=settings.statement_timeout,
-            ) as reused:
-                yield reused, params
-            return
-        connection = connect(
+        with open_connection(
             params,
+            dbname=None,
             connect_timeout=settings.connect_timeout,
             statement_timeout=settings.statement_timeout,
-            autocommit=True,
-        )
-        try:
+            cache=cache,
+        ) as connection:
             yield connection, params
-        finally:
-            connection.close()
 
     def _inspect(
         self,
@@ -81,26 +70,14 @@ class PostgresProvider:
         for database in state.databases.values():
             if not database.allow_connections:
                 continue
-            if cache is not None:
-                with cache.connection(
-                    params,
-                    dbname=database.name,
-                    connect_timeout=settings.connect_timeout,
-                    statement_timeout=settings.statement_timeout,
-                ) as reused:
-                    database.schemas = read_schemas(reused, list(request.schemas))
-                continue
-            per_database = connect(
+            with open_connection(
                 params,
                 dbname=database.name,
                 connect_timeout=settings.connect_timeout,
                 statement_timeout=settings.statement_timeout,
-                autocommit=True,
-            )
-            try:
+                cache=cache,
+            ) as per_database:
                 database.schemas = read_schemas(per_database, list(request.schemas))
-            finally:
-                per_database.close()
         return state
 
     @staticmethod

@@ -10,7 +10,7 @@ from .redaction import Redactor
 
 
 class Provider(Protocol):
-    """What a provider implements; every method raises DatabaseError subclasses."""
+    """Interface of a provider; every method raises DatabaseError subclasses."""
 
     name: str
 

@@ -136,27 +136,21 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.busdk.database.plugins.module_utils.ansible_adapter import (
     DESIRED_STATE_SPEC,
     MUTUALLY_EXCLUSIVE,
+    PLAN_FIELDS,
+    PLAN_FLAGS_SPEC,
     argument_spec,
     run_module,
 )
-
-FIELDS = ("databases", "roles", "schemas", "listener_policy", "dry_run", "confirm")
 
 
 def main() -> None:
     """Run the module."""
     module = AnsibleModule(
-        argument_spec=argument_spec(
-            DESIRED_STATE_SPEC,
-            {
-                "dry_run": {"type": "raw", "default": True},
-                "confirm": {"type": "raw", "default": False},
-            },
-        ),
+        argument_spec=argument_spec(DESIRED_STATE_SPEC, PLAN_FLAGS_SPEC),
         mutually_exclusive=MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
-    run_module(module, "plan", FIELDS)
+    run_module(module, "plan", PLAN_FIELDS)
 
 
 if __name__ == "__main__":

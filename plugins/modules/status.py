@@ -137,6 +137,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.busdk.database.plugins.module_utils.ansible_adapter import (
     MUTUALLY_EXCLUSIVE,
+    OBJECTS_SPEC,
     argument_spec,
     run_module,
 )
@@ -147,13 +148,7 @@ FIELDS = ("databases", "roles", "schemas")
 def main() -> None:
     """Run the module."""
     module = AnsibleModule(
-        argument_spec=argument_spec(
-            {
-                "databases": {"type": "list", "elements": "str", "default": []},
-                "roles": {"type": "list", "elements": "str", "default": []},
-                "schemas": {"type": "list", "elements": "str", "default": []},
-            }
-        ),
+        argument_spec=argument_spec(OBJECTS_SPEC),
         mutually_exclusive=MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
